@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The native test path: installs on a Debian machine what the tests need,
+# then runs every check. `.ci/run` calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: promtool/prometheus for the metric and lab tests,
+# node exporter for the lab, nix-bin to parse the .nix files, wrk and sqlite3
+# for the benchmark script.
+packages=(prometheus prometheus-node-exporter nix-bin wrk sqlite3)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+for tool in promtool prometheus; do
+  command -v "$tool" >/dev/null || {
+    echo "error: $tool not found; install Debian's prometheus package (or use nix develop)" >&2
+    exit 1
+  }
+done
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --locked

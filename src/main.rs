@@ -1,0 +1,16 @@
+//! The `srelab` binary: parse the command line, run it, print errors as one line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = srelab::Cli::parse();
+    match srelab::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
