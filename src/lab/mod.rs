@@ -1,5 +1,7 @@
 //! Placeholder for `srelab lab`; see the issue that builds it.
 
+pub mod defaults;
+
 use std::process::ExitCode;
 
 /// Arguments of `srelab lab`.

@@ -1,0 +1,32 @@
+//! The lab's defaults: ports, job names and paths.
+//!
+//! The NixOS modules (`nixos-modules/defaults.nix`) carry the same values; a
+//! test evaluates that file and compares it with these, so the native lab and
+//! the Nix lab cannot drift apart.
+
+/// How many `srelab serve` instances the lab starts.
+pub const INSTANCES: u16 = 2;
+/// Port of the first instance; instance `i` listens on `BASE_PORT + i`.
+pub const BASE_PORT: u16 = 8081;
+/// Prometheus' port.
+pub const PROMETHEUS_PORT: u16 = 9090;
+/// Grafana's port.
+pub const GRAFANA_PORT: u16 = 3000;
+/// Node exporter's port.
+pub const NODE_EXPORTER_PORT: u16 = 9100;
+/// Port of the load tool's own metrics endpoint.
+pub const LOAD_METRICS_PORT: u16 = 9464;
+/// Prometheus job scraping the instances.
+pub const JOB: &str = "srelab";
+/// Prometheus job scraping the load tool.
+pub const LOAD_JOB: &str = "srelab-load";
+/// Prometheus job scraping node exporter.
+pub const NODE_JOB: &str = "node";
+/// Scrape (and rule evaluation) interval of the lab's Prometheus.
+pub const SCRAPE_INTERVAL: &str = "2s";
+/// The verify spec, relative to the repository root.
+pub const SPEC_PATH: &str = "spec/signals.toml";
+/// The Grafana datasource uid every dashboard refers to.
+pub const DATASOURCE_UID: &str = "prometheus";
+/// The uid of the overview dashboard.
+pub const DASHBOARD_UID: &str = "srelab-overview";
