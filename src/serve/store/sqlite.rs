@@ -110,28 +110,13 @@ impl Db {
         Ok(())
     }
 
-    /// Inserts `items` in one transaction, committed before returning.
-    pub fn insert_batch(&mut self, items: &[&NewItem]) -> Result<Vec<Item>, StoreError> {
-        self.retry(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut stored = Vec::with_capacity(items.len());
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO items (name, value, created_at) VALUES (?1, ?2, ?3)",
-                )?;
-                for item in items {
-                    let created_at = now_rfc3339();
-                    stmt.execute((&item.name, item.value, &created_at))?;
-                    stored.push(Item {
-                        id: tx.last_insert_rowid(),
-                        name: item.name.clone(),
-                        value: item.value,
-                        created_at,
-                    });
-                }
-            }
-            tx.commit()?;
-            Ok(stored)
+    /// Takes the write lock (`BEGIN IMMEDIATE`), waiting for other
+    /// connections up to the busy timeout.
+    pub fn begin_write(&mut self) -> Result<WriteTx<'_>, StoreError> {
+        self.retry(|conn| conn.execute_batch("BEGIN IMMEDIATE"))?;
+        Ok(WriteTx {
+            conn: &self.conn,
+            open: true,
         })
     }
 
@@ -165,14 +150,6 @@ impl Db {
         })
     }
 
-    /// Takes the write lock and releases it.
-    pub fn ping_write(&mut self) -> Result<(), StoreError> {
-        self.retry(|conn| {
-            conn.transaction_with_behavior(TransactionBehavior::Immediate)?
-                .commit()
-        })
-    }
-
     /// Runs `op`, retrying while the database is busy, up to the busy timeout.
     fn retry<T>(
         &mut self,
@@ -193,6 +170,43 @@ impl Db {
                 }
                 result => return result.map_err(StoreError::from),
             }
+        }
+    }
+}
+
+/// An open write transaction; rolled back unless committed.
+pub struct WriteTx<'a> {
+    conn: &'a Connection,
+    open: bool,
+}
+
+impl WriteTx<'_> {
+    /// Inserts one item; `created_at` is now.
+    pub fn insert(&self, item: &NewItem) -> Result<Item, StoreError> {
+        let created_at = now_rfc3339();
+        self.conn
+            .prepare_cached("INSERT INTO items (name, value, created_at) VALUES (?1, ?2, ?3)")?
+            .execute((&item.name, item.value, &created_at))?;
+        Ok(Item {
+            id: self.conn.last_insert_rowid(),
+            name: item.name.clone(),
+            value: item.value,
+            created_at,
+        })
+    }
+
+    /// Commits: with `synchronous=FULL` the writes are durable on return.
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
 }

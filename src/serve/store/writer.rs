@@ -1,9 +1,12 @@
 //! The writer thread: one per process, owning the only write connection.
 //!
-//! Group commit: it takes every queued write (up to `--batch-max`, waiting
-//! up to `--batch-wait` for more), commits them in one transaction, then
-//! answers each request. With `synchronous=FULL` one fsync covers the whole
-//! batch, and a 201 is only sent after its batch is durable.
+//! Group commit: it waits for a first write (and up to `--batch-wait` for
+//! more), takes the write lock, then takes everything queued meanwhile (up
+//! to `--batch-max` in all), commits it in one transaction, and answers
+//! each request. With `synchronous=FULL` one fsync covers the whole batch,
+//! and a 201 is only sent after its batch is durable. Taking the queue
+//! after the lock matters with several instances: the writes that piled up
+//! while another process held the lock all go into the next commit.
 
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -12,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::sqlite::Db;
+use super::sqlite::{Db, WriteTx};
 use super::{Item, NewItem, StoreError};
 use crate::serve::config::StoreConfig;
 use crate::serve::metrics::DbMetrics;
@@ -45,10 +48,12 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         let batch = Batcher {
             db,
-            rx,
-            max: config.batch_max,
-            wait: config.batch_wait,
-            metrics: metrics.clone(),
+            queue: Queue {
+                rx,
+                max: config.batch_max,
+                wait: config.batch_wait,
+                metrics: metrics.clone(),
+            },
         };
         let thread = std::thread::Builder::new()
             .name("srelab-db-writer".into())
@@ -84,93 +89,125 @@ impl Writer {
 
 struct Batcher {
     db: Db,
-    rx: Receiver<Job>,
-    max: usize,
-    wait: Duration,
-    metrics: DbMetrics,
+    queue: Queue,
 }
 
 impl Batcher {
     fn run(mut self) {
         let mut stopping = false;
         while !stopping {
-            let Ok(first) = self.rx.recv() else { break };
+            let Ok(first) = self.queue.rx.recv() else {
+                break;
+            };
             let mut batch = Vec::new();
-            stopping = self.collect(first, &mut batch);
-            if !batch.is_empty() {
-                self.commit(batch);
+            stopping = self.queue.take(first, &mut batch);
+            if !stopping && !self.queue.wait.is_zero() {
+                stopping = self
+                    .queue
+                    .collect(&mut batch, Some(Instant::now() + self.queue.wait));
             }
+            if batch.is_empty() {
+                continue;
+            }
+            // Writes that arrive while this process waits for the lock
+            // (another instance is committing) join the batch.
+            let result = match self.db.begin_write() {
+                Ok(tx) => {
+                    stopping |= self.queue.collect(&mut batch, None);
+                    write_all(tx, &batch, &self.queue.metrics)
+                }
+                Err(err) => {
+                    stopping |= self.queue.collect(&mut batch, None);
+                    Err(err)
+                }
+            };
+            answer(batch, result);
         }
         tracing::debug!("database writer stopped");
     }
+}
 
-    /// Fills `batch` from the queue; returns true when a stop was received
-    /// or every sender is gone.
-    fn collect(&mut self, first: Job, batch: &mut Vec<Job>) -> bool {
-        let deadline = Instant::now() + self.wait;
-        let mut next = Some(first);
-        loop {
-            if let Some(job) = next.take() {
-                self.metrics.queue_depth.dec();
-                match job {
-                    Job::Stop => return true,
-                    job => batch.push(job),
-                }
+/// The receiving end of the writer's queue and the batch limits.
+struct Queue {
+    rx: Receiver<Job>,
+    max: usize,
+    wait: Duration,
+    metrics: DbMetrics,
+}
+
+impl Queue {
+    /// Adds `job` to `batch`; returns true for a stop request.
+    fn take(&self, job: Job, batch: &mut Vec<Job>) -> bool {
+        self.metrics.queue_depth.dec();
+        match job {
+            Job::Stop => true,
+            job => {
+                batch.push(job);
+                false
             }
-            if batch.len() >= self.max {
-                return false;
-            }
-            match self.rx.try_recv() {
-                Ok(job) => next = Some(job),
+        }
+    }
+
+    /// Moves queued jobs into `batch` until it is full, the queue is empty
+    /// and `deadline` (if any) has passed; returns true when a stop was
+    /// received or every sender is gone.
+    fn collect(&self, batch: &mut Vec<Job>, deadline: Option<Instant>) -> bool {
+        while batch.len() < self.max {
+            let job = match self.rx.try_recv() {
+                Ok(job) => job,
                 Err(TryRecvError::Disconnected) => return true,
                 Err(TryRecvError::Empty) => {
-                    let now = Instant::now();
-                    if now >= deadline {
+                    let Some(left) =
+                        deadline.and_then(|d| d.checked_duration_since(Instant::now()))
+                    else {
                         return false;
-                    }
-                    match self.rx.recv_timeout(deadline - now) {
-                        Ok(job) => next = Some(job),
+                    };
+                    match self.rx.recv_timeout(left) {
+                        Ok(job) => job,
                         Err(RecvTimeoutError::Timeout) => return false,
                         Err(RecvTimeoutError::Disconnected) => return true,
                     }
                 }
+            };
+            if self.take(job, batch) {
+                return true;
             }
         }
+        false
     }
+}
 
-    /// Commits the batch's inserts in one transaction and answers each job.
-    fn commit(&mut self, batch: Vec<Job>) {
-        let items: Vec<&NewItem> = batch
-            .iter()
-            .filter_map(|job| match job {
-                Job::Insert { item, .. } => Some(item),
-                _ => None,
-            })
-            .collect();
-        let result = if items.is_empty() {
-            self.db.ping_write().map(|()| Vec::new())
-        } else {
-            self.metrics.batch_size.observe(items.len() as f64);
-            self.db.insert_batch(&items)
-        };
-        let mut stored = match result {
-            Ok(stored) => Ok(stored.into_iter()),
-            Err(err) => Err(err),
-        };
-        for job in batch {
-            match job {
-                Job::Insert { reply, .. } => {
-                    let answer = match &mut stored {
-                        Ok(items) => items.next().ok_or(StoreError::Closed),
-                        Err(err) => Err(err.clone()),
-                    };
-                    let _ = reply.send(answer);
-                }
-                Job::Ping { reply } => {
-                    let _ = reply.send(stored.as_ref().map(|_| ()).map_err(Clone::clone));
-                }
-                Job::Stop => {}
+/// Inserts the batch's items in `tx` and commits.
+fn write_all(tx: WriteTx<'_>, batch: &[Job], metrics: &DbMetrics) -> Result<Vec<Item>, StoreError> {
+    let mut stored = Vec::with_capacity(batch.len());
+    for job in batch {
+        if let Job::Insert { item, .. } = job {
+            stored.push(tx.insert(item)?);
+        }
+    }
+    tx.commit()?;
+    if !stored.is_empty() {
+        metrics.batch_size.observe(stored.len() as f64);
+    }
+    Ok(stored)
+}
+
+/// Answers every job of a committed (or failed) batch, in order.
+fn answer(batch: Vec<Job>, result: Result<Vec<Item>, StoreError>) {
+    let mut stored = result.map(Vec::into_iter);
+    for job in batch {
+        match job {
+            Job::Insert { reply, .. } => {
+                let answer = match &mut stored {
+                    Ok(items) => items.next().ok_or(StoreError::Closed),
+                    Err(err) => Err(err.clone()),
+                };
+                let _ = reply.send(answer);
             }
+            Job::Ping { reply } => {
+                let _ = reply.send(stored.as_ref().map(|_| ()).map_err(Clone::clone));
+            }
+            Job::Stop => {}
         }
     }
 }
