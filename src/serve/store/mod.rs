@@ -5,10 +5,12 @@
 //! [`StoreError`]; a PostgreSQL backend would sit beside [`sqlite`] behind
 //! the same four async methods. No database call runs on the async
 //! runtime's threads: writes go to one [`writer`] thread per process that
-//! commits them in groups, reads to a small [`readers`] pool.
+//! commits them in groups, reads to a small [`readers`] pool. Instances on
+//! one file take turns at writing through a [`turnstile`].
 
 pub mod readers;
 pub mod sqlite;
+pub mod turnstile;
 pub mod writer;
 
 use std::future::Future;
@@ -21,6 +23,7 @@ use super::config::StoreConfig;
 use super::metrics::{DbMetrics, DbOp};
 use readers::Readers;
 use sqlite::Db;
+use turnstile::Turnstile;
 use writer::{Job, Writer};
 
 /// A stored item, as the API returns it.
@@ -73,8 +76,14 @@ impl Store {
         let readers = (0..config.readers)
             .map(|_| Db::open(config, sqlite::Role::Reader, metrics.busy_retries.clone()))
             .collect::<Result<Vec<_>, _>>()?;
+        let turnstile = Turnstile::open(&config.path).map_err(|err| {
+            StoreError::Sqlite(format!(
+                "cannot open {}: {err}",
+                Turnstile::path_for(&config.path).display()
+            ))
+        })?;
         Ok(Store {
-            writer: Writer::start(writer_db, config, metrics.clone()),
+            writer: Writer::start(writer_db, Some(turnstile), config, metrics.clone()),
             readers: Readers::start(readers),
             metrics,
         })

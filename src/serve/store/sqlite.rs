@@ -111,9 +111,9 @@ impl Db {
     }
 
     /// Takes the write lock (`BEGIN IMMEDIATE`), waiting for other
-    /// connections up to the busy timeout.
-    pub fn begin_write(&mut self) -> Result<WriteTx<'_>, StoreError> {
-        self.retry(|conn| conn.execute_batch("BEGIN IMMEDIATE"))?;
+    /// connections until `deadline`.
+    pub fn begin_write(&mut self, deadline: Instant) -> Result<WriteTx<'_>, StoreError> {
+        self.retry_until(deadline, |conn| conn.execute_batch("BEGIN IMMEDIATE"))?;
         Ok(WriteTx {
             conn: &self.conn,
             open: true,
@@ -150,18 +150,32 @@ impl Db {
         })
     }
 
+    /// The deadline of an operation starting now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.busy_timeout
+    }
+
     /// Runs `op`, retrying while the database is busy, up to the busy timeout.
     fn retry<T>(
         &mut self,
+        op: impl FnMut(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let deadline = self.deadline();
+        self.retry_until(deadline, op)
+    }
+
+    /// Runs `op`, retrying while the database is busy, until `deadline`.
+    fn retry_until<T>(
+        &mut self,
+        deadline: Instant,
         mut op: impl FnMut(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let start = Instant::now();
         let mut backoff = Duration::from_millis(1);
         loop {
             BUSY_SINCE.set(None);
             match op(&mut self.conn) {
                 Err(err) if is_busy(&err) => {
-                    if start.elapsed() >= self.busy_timeout {
+                    if Instant::now() >= deadline {
                         return Err(StoreError::Busy);
                     }
                     self.busy_retries.inc();

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::sqlite::{Db, WriteTx};
+use super::turnstile::Turnstile;
 use super::{Item, NewItem, StoreError};
 use crate::serve::config::StoreConfig;
 use crate::serve::metrics::DbMetrics;
@@ -44,10 +45,16 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `db`.
-    pub fn start(db: Db, config: &StoreConfig, metrics: DbMetrics) -> Writer {
+    pub fn start(
+        db: Db,
+        turnstile: Option<Turnstile>,
+        config: &StoreConfig,
+        metrics: DbMetrics,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel();
         let batch = Batcher {
             db,
+            turnstile,
             queue: Queue {
                 rx,
                 max: config.batch_max,
@@ -89,6 +96,7 @@ impl Writer {
 
 struct Batcher {
     db: Db,
+    turnstile: Option<Turnstile>,
     queue: Queue,
 }
 
@@ -111,7 +119,18 @@ impl Batcher {
             }
             // Writes that arrive while this process waits for the lock
             // (another instance is committing) join the batch.
-            let result = match self.db.begin_write() {
+            let deadline = self.db.deadline();
+            let turn = self
+                .turnstile
+                .as_ref()
+                .and_then(|t| match t.enter(deadline) {
+                    Ok(turn) => Some(turn),
+                    Err(err) => {
+                        tracing::debug!(error = %err, "writing without the turnstile");
+                        None
+                    }
+                });
+            let result = match self.db.begin_write(deadline) {
                 Ok(tx) => {
                     stopping |= self.queue.collect(&mut batch, None);
                     write_all(tx, &batch, &self.queue.metrics)
@@ -121,6 +140,7 @@ impl Batcher {
                     Err(err)
                 }
             };
+            drop(turn);
             answer(batch, result);
         }
         tracing::debug!("database writer stopped");
