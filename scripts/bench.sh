@@ -7,9 +7,10 @@
 #   BENCH_DURATION=10s BENCH_CONNS="8 32 128" scripts/bench.sh
 #
 # Runs: the ceiling; then, with instrumentation on and off (hidden flag
-# --no-metrics): POST /api/items on two instances sharing one SQLite file
-# (synchronous=FULL, one wrk per instance, half the connections each),
-# GET /api/items/{id} (random ids among the rows) and GET /api/items.
+# --no-metrics; host sampling is off in both): POST /api/items on two
+# instances sharing one SQLite file (synchronous=FULL, one wrk per instance,
+# half the connections each), GET /api/items/{id} (random ids among the rows
+# the POST runs stored) and GET /api/items.
 # wrk and the servers share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,49 +111,60 @@ for c in $CONNS; do
 done
 stop "$START_PID"
 
+# Instances with instrumentation on and off run side by side (idle while the
+# other is measured), and each measurement runs on then off back to back, so
+# background noise on the machine hits both alike.
+declare -A A_PID A_ADDR B_PID B_ADDR
 for mode in on off; do
   flags=(--no-host-metrics)
   [ "$mode" = off ] && flags+=(--no-metrics)
   db="$WORK/bench-$mode.db"
-  echo "==> srelab, instrumentation $mode: two instances on $db" >&2
   start "a-$mode" "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}"
-  a_pid=$START_PID a_addr=$START_ADDR
+  A_PID[$mode]=$START_PID A_ADDR[$mode]=$START_ADDR
   start "b-$mode" "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}"
-  b_pid=$START_PID b_addr=$START_ADDR
-  for c in $CONNS; do
-    half=$(( (c + 1) / 2 ))
-    BENCH_TAG="a$c" wrk_run "$WORK/pa.txt" "http://$a_addr/api/items" "$half" 1 "$WORK/post.lua" &
+  B_PID[$mode]=$START_PID B_ADDR[$mode]=$START_ADDR
+done
+
+max() { awk -v x="$1" -v y="$2" 'BEGIN {print (x > y ? x : y)}'; }
+
+echo "==> srelab: POST /api/items, two instances on one file" >&2
+for c in $CONNS; do
+  half=$(( (c + 1) / 2 ))
+  for mode in on off; do
+    BENCH_TAG="a$mode$c" wrk_run "$WORK/pa.txt" "http://${A_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
     wa=$!
-    BENCH_TAG="b$c" wrk_run "$WORK/pb.txt" "http://$b_addr/api/items" "$half" 1 "$WORK/post.lua" &
+    BENCH_TAG="b$mode$c" wrk_run "$WORK/pb.txt" "http://${B_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
     wb=$!
     wait "$wa" "$wb"
     rps=$(awk -v x="$(rps_of "$WORK/pa.txt")" -v y="$(rps_of "$WORK/pb.txt")" 'BEGIN {printf "%.2f", x + y}')
-    max() { awk -v x="$1" -v y="$2" 'BEGIN {print (x > y ? x : y)}'; }
     p50=$(max "$(pct_of "$WORK/pa.txt" 50)" "$(pct_of "$WORK/pb.txt" 50)")
     p99=$(max "$(pct_of "$WORK/pa.txt" 99)" "$(pct_of "$WORK/pb.txt" 99)")
-    rss=$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")
+    rss=$(max "$(hwm_kib "${A_PID[$mode]}")" "$(hwm_kib "${B_PID[$mode]}")")
     errs=$(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") ))
     record srelab "POST /api/items (2 inst.)" "$mode" "$c" "$rps" "$p50" "$p99" "$rss" "$errs"
   done
-  stop "$b_pid"
-  ids=$(sqlite3 "$db" 'SELECT count(*) FROM items')
-  for endpoint in "GET /api/items/{id}" "GET /api/items"; do
-    for c in $CONNS; do
+done
+busy=$(curl -s "http://${A_ADDR[on]}/metrics" 2>/dev/null | awk '/^srelab_db_busy_retries_total/ {print $2}' || true)
+echo "    srelab_db_busy_retries_total of one instance: ${busy:-?}" >&2
+stop "${B_PID[on]}" "${B_PID[off]}"
+
+ids=$(sqlite3 "$WORK/bench-on.db" 'SELECT count(*) FROM items')
+for endpoint in "GET /api/items/{id}" "GET /api/items"; do
+  echo "==> srelab: $endpoint ($ids rows)" >&2
+  for c in $CONNS; do
+    for mode in on off; do
+      addr=${A_ADDR[$mode]}
       if [ "$endpoint" = "GET /api/items" ]; then
-        wrk_run "$WORK/w.txt" "http://$a_addr/api/items" "$c" "$(threads_for "$c")"
+        wrk_run "$WORK/w.txt" "http://$addr/api/items" "$c" "$(threads_for "$c")"
       else
-        BENCH_IDS=$ids wrk_run "$WORK/w.txt" "http://$a_addr/" "$c" "$(threads_for "$c")" "$WORK/get_id.lua"
+        BENCH_IDS=$ids wrk_run "$WORK/w.txt" "http://$addr/" "$c" "$(threads_for "$c")" "$WORK/get_id.lua"
       fi
       record srelab "$endpoint" "$mode" "$c" "$(rps_of "$WORK/w.txt")" "$(pct_of "$WORK/w.txt" 50)" \
-        "$(pct_of "$WORK/w.txt" 99)" "$(hwm_kib "$a_pid")" "$(errors_of "$WORK/w.txt")"
+        "$(pct_of "$WORK/w.txt" 99)" "$(hwm_kib "${A_PID[$mode]}")" "$(errors_of "$WORK/w.txt")"
     done
   done
-  if [ "$mode" = on ]; then
-    busy=$(curl -s "http://$a_addr/metrics" 2>/dev/null | awk '/^srelab_db_busy_retries_total/ {print $2}' || true)
-    echo "    instance A: srelab_db_busy_retries_total ${busy:-?}, rows after POST runs: $ids" >&2
-  fi
-  stop "$a_pid"
 done
+stop "${A_PID[on]}" "${A_PID[off]}"
 
 echo
 echo "srelab bench: wrk, $DURATION per run, $(nproc) cores shared by wrk and the servers"
@@ -171,9 +183,11 @@ awk -F'\t' '
       printf "%-26s %-5s %5s %10.0f %9.3f %9.3f %8.1f %8s %7s\n", f[2], f[3], f[4], f[5], f[6], f[7], f[8] / 1024, ratio, f[9]
     }
     print ""
-    print "instrumentation overhead (req/s off vs on):"
-    for (k in on) {
-      split(k, kk, SUBSEP)
-      if (off[k] > 0) printf "  %-26s c=%-4s %+.1f%%\n", kk[1], kk[2], 100 * (off[k] - on[k]) / off[k]
+    print "instrumentation overhead (req/s lost with metrics on, vs off; negative = on was faster):"
+    for (i = 1; i <= NR; i++) {
+      split(rows[i], f, "\t")
+      k = f[2] SUBSEP f[4]
+      if (f[1] == "srelab" && f[3] == "on" && off[k] > 0)
+        printf "  %-26s c=%-4s %+.1f%%\n", f[2], f[4], 100 * (off[k] - on[k]) / off[k]
     }
   }' "$RESULTS"

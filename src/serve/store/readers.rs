@@ -1,9 +1,12 @@
-//! The reader pool: a few threads, each owning one read-only connection,
-//! taking jobs from one shared queue.
+//! The reader pool: a few threads, each owning one read-only connection and
+//! its own queue; reads are dealt out round-robin. (One queue shared behind
+//! a mutex would wake two threads per read: the receiver, then the next
+//! waiter for the mutex.)
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -20,28 +23,29 @@ enum Msg {
 
 /// Handle to the reader threads.
 pub struct Readers {
-    tx: Sender<Msg>,
+    queues: Vec<Sender<Msg>>,
+    next: AtomicUsize,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Readers {
     /// Starts one thread per connection.
     pub fn start(dbs: Vec<Db>) -> Readers {
-        let (tx, rx) = mpsc::channel();
-        let rx = Arc::new(Mutex::new(rx));
-        let threads = dbs
+        let (queues, threads) = dbs
             .into_iter()
             .enumerate()
             .map(|(i, db)| {
-                let rx = Arc::clone(&rx);
-                std::thread::Builder::new()
+                let (tx, rx) = mpsc::channel();
+                let thread = std::thread::Builder::new()
                     .name(format!("srelab-db-reader-{i}"))
-                    .spawn(move || serve(db, &rx))
-                    .expect("spawning a thread only fails when the process is out of resources")
+                    .spawn(move || serve(db, rx))
+                    .expect("spawning a thread only fails when the process is out of resources");
+                (tx, thread)
             })
-            .collect();
+            .unzip();
         Readers {
-            tx,
+            queues,
+            next: AtomicUsize::new(0),
             threads: Mutex::new(threads),
         }
     }
@@ -56,7 +60,8 @@ impl Readers {
         let task: Task = Box::new(move |db| {
             let _ = reply.send(f(db));
         });
-        self.tx
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        self.queues[i]
             .send(Msg::Run(task))
             .map_err(|_| StoreError::Closed)?;
         rx.await.unwrap_or(Err(StoreError::Closed))
@@ -64,14 +69,14 @@ impl Readers {
 
     /// Asks every thread to stop; the returned function waits for them.
     pub fn stop(&self) -> impl FnOnce() + Send + use<> {
+        for queue in &self.queues {
+            let _ = queue.send(Msg::Stop);
+        }
         let threads = self
             .threads
             .lock()
             .map(|mut t| std::mem::take(&mut *t))
             .unwrap_or_default();
-        for _ in &threads {
-            let _ = self.tx.send(Msg::Stop);
-        }
         move || {
             for thread in threads {
                 let _ = thread.join();
@@ -80,19 +85,10 @@ impl Readers {
     }
 }
 
-fn serve(mut db: Db, rx: &Mutex<Receiver<Msg>>) {
-    loop {
-        let msg = match rx.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
-        };
-        match msg {
-            Ok(Msg::Run(task)) => {
-                // A panicking query loses its answer (the caller sees
-                // `Closed`), not the thread.
-                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| task(&mut db)));
-            }
-            Ok(Msg::Stop) | Err(_) => return,
-        }
+fn serve(mut db: Db, rx: Receiver<Msg>) {
+    while let Ok(Msg::Run(task)) = rx.recv() {
+        // A panicking query loses its answer (the caller sees `Closed`),
+        // not the thread.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| task(&mut db)));
     }
 }

@@ -31,7 +31,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE items (
         created_at TEXT NOT NULL
     );"];
 
-const ITEM_COLUMNS: &str = "id, name, value, created_at";
+const GET_ITEM: &str = "SELECT id, name, value, created_at FROM items WHERE id = ?1";
+const LIST_ITEMS: &str =
+    "SELECT id, name, value, created_at FROM items WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
 
 /// What a connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,8 +125,7 @@ impl Db {
     /// The item with this id.
     pub fn get(&mut self, id: i64) -> Result<Option<Item>, StoreError> {
         self.retry(|conn| {
-            let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1");
-            conn.prepare_cached(&sql)?
+            conn.prepare_cached(GET_ITEM)?
                 .query_row([id], row_to_item)
                 .optional()
         })
@@ -133,9 +134,7 @@ impl Db {
     /// Up to `limit` items with ids below `before`, newest first.
     pub fn list(&mut self, before: i64, limit: u32) -> Result<Vec<Item>, StoreError> {
         self.retry(|conn| {
-            let sql =
-                format!("SELECT {ITEM_COLUMNS} FROM items WHERE id < ?1 ORDER BY id DESC LIMIT ?2");
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(LIST_ITEMS)?;
             let rows = stmt.query_map((before, limit), row_to_item)?;
             rows.collect()
         })
