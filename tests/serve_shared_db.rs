@@ -119,60 +119,96 @@ fn two_instances_on_one_file_lose_no_write_and_answer_no_5xx() {
     }
 }
 
-#[test]
-fn every_acknowledged_write_survives_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
-    let mut server = spawn_serve(&db, &[]);
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..8)
+/// Clients posting to `addr` until `stop`, recording every 201; a
+/// connection error (the instance was killed) ends a client quietly, any
+/// other status fails the test.
+fn post_until(
+    addr: SocketAddr,
+    tag: &str,
+    clients: usize,
+    acked: &Arc<Mutex<Vec<Acked>>>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..clients)
         .map(|c| {
-            let (acked, stop, addr) = (Arc::clone(&acked), Arc::clone(&stop), server.addr);
+            let (acked, stop, tag) = (Arc::clone(acked), Arc::clone(stop), format!("{tag}{c}"));
             std::thread::spawn(move || {
                 let Ok(mut conn) = HttpConn::connect(addr) else {
                     return;
                 };
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let body = json!({"name": format!("k{c}-{i}"), "value": i}).to_string();
+                    let body = json!({"name": format!("{tag}-{i}"), "value": i}).to_string();
                     i += 1;
-                    let sent = conn.send(
-                        "POST",
-                        "/api/items",
-                        &[("Content-Type", "application/json")],
-                        body.as_bytes(),
-                        true,
-                    );
-                    match sent {
+                    let json_type = [("Content-Type", "application/json")];
+                    match conn.send("POST", "/api/items", &json_type, body.as_bytes(), true) {
                         Ok(r) if r.status == 201 => {
                             let item = r.json();
                             let id = item["id"].as_i64().unwrap();
                             acked.lock().unwrap().push(Acked { id, body: item });
                         }
-                        Ok(r) => panic!("unexpected status {} before the kill", r.status),
-                        // The kill cuts connections mid-request: that
-                        // write was never acknowledged.
+                        Ok(r) => panic!("{tag}: unexpected status {}: {}", r.status, r.text()),
+                        // A kill cuts connections mid-request: that write
+                        // was never acknowledged.
                         Err(_) => return,
                     }
                 }
             })
         })
-        .collect();
+        .collect()
+}
+
+fn wait_for(count: &Mutex<Vec<Acked>>, at_least: usize) {
     let start = Instant::now();
-    while acked.lock().unwrap().len() < 300 && start.elapsed() < Duration::from_secs(20) {
+    while count.lock().unwrap().len() < at_least && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    server.guard.kill9();
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
+}
+
+#[test]
+fn every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let mut victim = spawn_serve(&db, &[]);
+    let survivor = spawn_serve(&db, &[]);
+    let (to_victim, to_survivor) = (
+        Arc::new(Mutex::new(Vec::new())),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let (stop_victim, stop_survivor) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let victim_clients = post_until(victim.addr, "v", 6, &to_victim, &stop_victim);
+    let survivor_clients = post_until(survivor.addr, "s", 6, &to_survivor, &stop_survivor);
+    wait_for(&to_victim, 300);
+    victim.guard.kill9();
+    stop_victim.store(true, Ordering::Relaxed);
+    for client in victim_clients {
         client.join().unwrap();
     }
-    let acked = acked.lock().unwrap().clone();
+    // The survivor keeps committing after the kill (the victim's locks
+    // died with it) and answers nothing but 201.
+    let before = to_survivor.lock().unwrap().len();
+    wait_for(&to_survivor, before + 300);
+    stop_survivor.store(true, Ordering::Relaxed);
+    for client in survivor_clients {
+        client.join().unwrap();
+    }
+    let acked: Vec<Acked> = to_victim
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(to_survivor.lock().unwrap().iter())
+        .cloned()
+        .collect();
     assert!(
-        acked.len() >= 300,
-        "only {} writes before the kill",
-        acked.len()
+        to_victim.lock().unwrap().len() >= 300,
+        "too few writes before the kill"
+    );
+    assert!(
+        to_survivor.lock().unwrap().len() >= before + 300,
+        "survivor stalled after the kill"
     );
 
     let restarted = spawn_serve(&db, &[]);
@@ -186,6 +222,5 @@ fn every_acknowledged_write_survives_kill_9() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
-    let stored = rows(&db);
-    assert!(stored.len() >= acked.len());
+    assert!(rows(&db).len() >= acked.len());
 }
