@@ -25,7 +25,7 @@ pub fn init(format: LogFormat) {
 /// handler (answered with a 500) leaves a structured line, not raw stderr.
 pub fn log_panics() {
     std::panic::set_hook(Box::new(|info| {
-        let message = info
+        let panic = info
             .payload()
             .downcast_ref::<&str>()
             .copied()
@@ -34,9 +34,9 @@ pub fn log_panics() {
         let location = info.location().map(ToString::to_string).unwrap_or_default();
         let backtrace = std::backtrace::Backtrace::capture();
         if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-            tracing::error!(message, location, %backtrace, "panic");
+            tracing::error!(panic, location, %backtrace, "panic");
         } else {
-            tracing::error!(message, location, "panic");
+            tracing::error!(panic, location, "panic");
         }
     }));
 }

@@ -69,6 +69,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         server::run(listener, app, shutdown).await?;
         anyhow::Ok(())
     })?;
+    // Blocking tasks (`/api/work`) cut off by the grace are not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
