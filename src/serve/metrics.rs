@@ -49,7 +49,7 @@ impl Metrics {
     pub fn new(config: &Config) -> prometheus::Result<Metrics> {
         let registry = Registry::new();
         let http = HttpMetrics::new(&registry)?;
-        let db = DbMetrics::new(&registry)?;
+        let db = DbMetrics::new(&registry, config.request_metrics)?;
         let host = if config.host_metrics {
             Some(HostMetrics::new(&registry)?)
         } else {
@@ -194,10 +194,12 @@ pub struct DbMetrics {
     pub batch_size: Histogram,
     pub queue_depth: IntGauge,
     pub busy_retries: IntCounter,
+    /// False with `--no-metrics`: operation latency and errors not recorded.
+    per_operation: bool,
 }
 
 impl DbMetrics {
-    fn new(registry: &Registry) -> prometheus::Result<DbMetrics> {
+    fn new(registry: &Registry, per_operation: bool) -> prometheus::Result<DbMetrics> {
         let durations = HistogramVec::new(
             HistogramOpts::new(
                 "srelab_db_operation_duration_seconds",
@@ -236,11 +238,15 @@ impl DbMetrics {
             batch_size,
             queue_depth,
             busy_retries,
+            per_operation,
         })
     }
 
-    /// Records one finished operation.
+    /// Records one finished operation (unless per-request metrics are off).
     pub fn observe(&self, op: DbOp, elapsed: Duration, ok: bool) {
+        if !self.per_operation {
+            return;
+        }
         self.durations[op as usize].observe(elapsed.as_secs_f64());
         if !ok {
             self.errors[op as usize].inc();
