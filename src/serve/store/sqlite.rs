@@ -66,16 +66,14 @@ impl Db {
             busy_timeout: config.busy_timeout,
             busy_retries,
         };
-        db.retry(|conn| {
-            let mode: String =
-                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(rusqlite::Error::InvalidParameterName(format!(
-                    "journal_mode WAL not supported here (got {mode})"
-                )));
-            }
-            Ok(())
+        let mode: String = db.retry(|conn| {
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         })?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Sqlite(format!(
+                "the WAL journal mode is not available here (got {mode})"
+            )));
+        }
         let synchronous = match config.synchronous {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
@@ -268,4 +266,78 @@ fn poll_lock(count: i32) -> bool {
     let micros = (100 * (count as u64 + 1)).min(1000);
     std::thread::sleep(Duration::from_micros(micros));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &tempfile::TempDir) -> StoreConfig {
+        StoreConfig {
+            path: dir.path().join("m.db"),
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_millis(200),
+            batch_max: 8,
+            batch_wait: Duration::ZERO,
+            readers: 1,
+        }
+    }
+
+    fn open(config: &StoreConfig) -> Db {
+        let retries = IntCounter::new("r", "r").unwrap();
+        Db::open(config, Role::Writer, retries).unwrap()
+    }
+
+    #[test]
+    fn migrations_apply_once_and_record_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(&dir);
+        let mut db = open(&config);
+        db.migrate().unwrap();
+        db.migrate().unwrap();
+        let mut other = open(&config);
+        other.migrate().unwrap();
+        let version: usize = db
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let mode: String = db
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(&dir);
+        let mut db = open(&config);
+        db.conn.pragma_update(None, "user_version", 99).unwrap();
+        let err = db.migrate().unwrap_err().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn a_write_lock_held_elsewhere_past_the_timeout_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(&dir);
+        let mut db = open(&config);
+        db.migrate().unwrap();
+        let holder = Connection::open(&config.path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let deadline = Instant::now() + Duration::from_millis(150);
+        assert!(matches!(db.begin_write(deadline), Err(StoreError::Busy)));
+        holder.execute_batch("ROLLBACK").unwrap();
+        let tx = db.begin_write(db.deadline()).unwrap();
+        let item = tx
+            .insert(&NewItem {
+                name: "x".into(),
+                value: None,
+            })
+            .unwrap();
+        tx.commit().unwrap();
+        assert_eq!(db.get(item.id).unwrap(), Some(item));
+    }
 }
