@@ -221,6 +221,24 @@ fn huge_query_strings_are_rejected_and_the_server_lives_on() {
 }
 
 #[test]
+fn garbage_request_lines_are_rejected_and_the_server_lives_on() {
+    let (_dir, server) = server();
+    for raw in [
+        &b"GET /api/items/\xff\xfe HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"[..],
+        b"GET /api/items?limit=\xc3\x28 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        b"\x00\x01\x02 nonsense\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n",
+    ] {
+        let mut conn = HttpConn::connect(server.addr).unwrap();
+        // hyper answers 400 itself or closes the connection.
+        if let Ok(response) = conn.send_raw(raw) {
+            assert_eq!(response.status, 400, "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+    assert_eq!(server.get("/healthz").status, 200);
+}
+
+#[test]
 fn work_burns_cpu_within_range_only() {
     let (_dir, server) = server();
     let response = server.get("/api/work?ms=30");

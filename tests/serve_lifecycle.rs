@@ -61,7 +61,7 @@ fn bad_configuration_is_one_line_and_a_nonzero_exit() {
             "error: --readers must be at least 1",
         ),
     ] {
-        let (code, stderr) = run_to_exit(&args, &[("RUST_LOG", "off")]);
+        let (code, stderr) = run_to_exit(&args, &[("RUST_LOG", "info")]);
         assert_eq!(code, 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
