@@ -3,8 +3,8 @@
 # with wrk, on 127.0.0.1 only. Prints requests/s, p50, p99 and peak RSS per
 # run and the ratios to the ceiling; asserts nothing.
 #
-#   scripts/bench.sh                    # defaults: 5 s per run, 16 and 64 connections
-#   BENCH_DURATION=10s BENCH_CONNS="8 32 128" scripts/bench.sh
+#   scripts/bench.sh                    # defaults: best of 2 runs of 4 s, 16 and 64 connections
+#   BENCH_DURATION=10s BENCH_REPEAT=1 BENCH_CONNS="8 32 128" scripts/bench.sh
 #
 # Runs: the ceiling; then, with instrumentation on and off (hidden flag
 # --no-metrics; host sampling is off in both): POST /api/items on two
@@ -15,7 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${BENCH_DURATION:-5s}
+DURATION=${BENCH_DURATION:-4s}
+# Each measurement is repeated and the run with the most requests/s kept:
+# the machine is shared, and a neighbour's burst only ever slows a run down.
+REPEAT=${BENCH_REPEAT:-2}
 CONNS=${BENCH_CONNS:-16 64}
 for tool in wrk sqlite3 cargo; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found (apt-get install wrk sqlite3)" >&2; exit 1; }
@@ -83,12 +86,21 @@ to_ms() {
     printf "%.3f", n }'
 }
 
-# wrk_run OUT URL CONNS THREADS [SCRIPT] : runs wrk, output to OUT
+# wrk_run OUT URL CONNS THREADS [SCRIPT] : runs wrk REPEAT times, keeps
+# the output of the fastest run in OUT
 wrk_run() {
   local out=$1 url=$2 conns=$3 threads=$4 script=${5:-}
   local args=(-t"$threads" -c"$conns" -d"$DURATION" --latency)
   [ -n "$script" ] && args+=(-s "$script")
-  wrk "${args[@]}" "$url" >"$out" 2>&1
+  local best=-1 rps
+  for _ in $(seq "$REPEAT"); do
+    wrk "${args[@]}" "$url" >"$out.try" 2>&1
+    rps=$(rps_of "$out.try")
+    if awk -v a="${rps:-0}" -v b="$best" 'BEGIN {exit !(a > b)}'; then
+      best=${rps:-0}
+      mv "$out.try" "$out"
+    fi
+  done
 }
 rps_of() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 pct_of() { to_ms "$(awk -v p="$2%" '$1 == p {print $2}' "$1")"; }
@@ -148,7 +160,10 @@ busy=$(curl -s "http://${A_ADDR[on]}/metrics" 2>/dev/null | awk '/^srelab_db_bus
 echo "    srelab_db_busy_retries_total of one instance: ${busy:-?}" >&2
 stop "${B_PID[on]}" "${B_PID[off]}"
 
-ids=$(sqlite3 "$WORK/bench-on.db" 'SELECT count(*) FROM items')
+# Ids both databases have, so no GET is a 404.
+ids=$(( $(sqlite3 "$WORK/bench-on.db" 'SELECT max(id) FROM items') ))
+ids_off=$(( $(sqlite3 "$WORK/bench-off.db" 'SELECT max(id) FROM items') ))
+[ "$ids_off" -lt "$ids" ] && ids=$ids_off
 for endpoint in "GET /api/items/{id}" "GET /api/items"; do
   echo "==> srelab: $endpoint ($ids rows)" >&2
   for c in $CONNS; do
@@ -167,7 +182,7 @@ done
 stop "${A_PID[on]}" "${A_PID[off]}"
 
 echo
-echo "srelab bench: wrk, $DURATION per run, $(nproc) cores shared by wrk and the servers"
+echo "srelab bench: wrk, best of $REPEAT runs of $DURATION, $(nproc) cores shared by wrk and the servers"
 echo "(POST: two instances on one SQLite file, synchronous=FULL, summed req/s, worse p50/p99 of the two;"
 echo " ceiling = bare hyper at the same connection count; RSS = VmHWM of the instance, cumulative)"
 echo
