@@ -53,13 +53,18 @@ impl HostMetrics {
     }
 }
 
-/// Samples the host every [`INTERVAL`], forever.
-pub async fn run(metrics: HostMetrics) {
+/// Samples the host once now (so the first scrape sees every gauge), then
+/// returns the task that samples it every [`INTERVAL`], forever.
+pub fn start(metrics: HostMetrics) -> impl Future<Output = ()> + Send + 'static {
     let mut sampler = Sampler::default();
-    let mut ticker = tokio::time::interval(INTERVAL);
-    loop {
+    sampler.sample(&metrics);
+    async move {
+        let mut ticker = tokio::time::interval(INTERVAL);
         ticker.tick().await;
-        sampler.sample(&metrics);
+        loop {
+            ticker.tick().await;
+            sampler.sample(&metrics);
+        }
     }
 }
 

@@ -58,7 +58,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let app = Arc::new(app::App::new(config, metrics, store));
         if let Some(host) = app.metrics.host.clone() {
-            tokio::spawn(host::run(host));
+            tokio::spawn(host::start(host));
         }
         let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
         let mut stdout = std::io::stdout().lock();
