@@ -185,6 +185,7 @@ echo
 echo "srelab bench: wrk, best of $REPEAT runs of $DURATION, $(nproc) cores shared by wrk and the servers"
 echo "(POST: two instances on one SQLite file, synchronous=FULL, summed req/s, worse p50/p99 of the two;"
 echo " ceiling = bare hyper at the same connection count; RSS = VmHWM of the instance, cumulative)"
+echo "targets: GET by id >= 50% of the ceiling, durable POST (2 instances) >= 25%, instrumentation < 5%, RSS < 30 MiB"
 echo
 awk -F'\t' '
   $1 == "bare_hyper" { ceil[$4] = $5 }
