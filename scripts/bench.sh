@@ -3,7 +3,7 @@
 # with wrk, on 127.0.0.1 only. Prints requests/s, p50, p99 and peak RSS per
 # run and the ratios to the ceiling; asserts nothing.
 #
-#   scripts/bench.sh                    # defaults: best of 2 runs of 4 s, 16 and 64 connections
+#   scripts/bench.sh                    # defaults: best of 3 runs of 3 s, 16 and 64 connections
 #   BENCH_DURATION=10s BENCH_REPEAT=1 BENCH_CONNS="8 32 128" scripts/bench.sh
 #
 # Runs: the ceiling; then, with instrumentation on and off (hidden flag
@@ -15,10 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${BENCH_DURATION:-4s}
+DURATION=${BENCH_DURATION:-3s}
 # Each measurement is repeated and the run with the most requests/s kept:
 # the machine is shared, and a neighbour's burst only ever slows a run down.
-REPEAT=${BENCH_REPEAT:-2}
+REPEAT=${BENCH_REPEAT:-3}
 CONNS=${BENCH_CONNS:-16 64}
 for tool in wrk sqlite3 cargo; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found (apt-get install wrk sqlite3)" >&2; exit 1; }
