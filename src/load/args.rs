@@ -27,7 +27,11 @@ pub struct Args {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
     /// Base URL of an instance; repeat to spread requests over several
-    #[arg(long = "target", value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long = "target",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub targets: Vec<Target>,
 
     /// Weighted mix of request kinds: list, create, get (items this run
@@ -92,7 +96,8 @@ impl FromStr for Think {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (min, max) = s.split_once("..").unwrap_or((s, s));
         let parse = |d: &str| {
-            humantime::parse_duration(d.trim()).map_err(|e| format!("`{d}` in `{s}` is not a duration: {e}"))
+            humantime::parse_duration(d.trim())
+                .map_err(|e| format!("`{d}` in `{s}` is not a duration: {e}"))
         };
         let (min, max) = (parse(min)?, parse(max)?);
         if min > max {
@@ -109,8 +114,14 @@ mod tests {
     #[test]
     fn think_bounds() {
         let t: Think = "100ms..1s".parse().unwrap();
-        assert_eq!((t.min, t.max), (Duration::from_millis(100), Duration::from_secs(1)));
-        assert_eq!("5ms".parse::<Think>().unwrap().max, Duration::from_millis(5));
+        assert_eq!(
+            (t.min, t.max),
+            (Duration::from_millis(100), Duration::from_secs(1))
+        );
+        assert_eq!(
+            "5ms".parse::<Think>().unwrap().max,
+            Duration::from_millis(5)
+        );
         assert!("1s..100ms".parse::<Think>().is_err());
         assert!("x..1s".parse::<Think>().is_err());
     }

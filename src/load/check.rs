@@ -71,15 +71,40 @@ pub struct Plan {
 /// Plans a request; `get` reads back `created`, `create` names its item by `seq`.
 pub fn plan(kind: Kind, seq: u64, work_ms: u32, created: Option<Created>) -> Plan {
     match (kind, created) {
-        (Kind::List, _) => Plan { kind, path: "/api/items".into(), body: None, expect: None },
-        (Kind::Get, Some(c)) => Plan { kind, path: format!("/api/items/{}", c.id), body: None, expect: Some(c.item) },
+        (Kind::List, _) => Plan {
+            kind,
+            path: "/api/items".into(),
+            body: None,
+            expect: None,
+        },
+        (Kind::Get, Some(c)) => Plan {
+            kind,
+            path: format!("/api/items/{}", c.id),
+            body: None,
+            expect: Some(c.item),
+        },
         (Kind::Create, _) | (Kind::Get, None) => {
             let fields = serde_json::json!({ "name": format!("load-{seq}"), "value": (seq % 1000) as f64 / 4.0 });
             let body = Bytes::from(fields.to_string());
-            Plan { kind: Kind::Create, path: "/api/items".into(), body: Some(body), expect: Some(fields) }
+            Plan {
+                kind: Kind::Create,
+                path: "/api/items".into(),
+                body: Some(body),
+                expect: Some(fields),
+            }
         }
-        (Kind::Work, _) => Plan { kind, path: format!("/api/work?ms={work_ms}"), body: None, expect: None },
-        (Kind::Health, _) => Plan { kind, path: "/healthz".into(), body: None, expect: None },
+        (Kind::Work, _) => Plan {
+            kind,
+            path: format!("/api/work?ms={work_ms}"),
+            body: None,
+            expect: None,
+        },
+        (Kind::Health, _) => Plan {
+            kind,
+            path: "/healthz".into(),
+            body: None,
+            expect: None,
+        },
     }
 }
 
@@ -111,12 +136,19 @@ pub fn check(plan: &Plan, work_ms: u32, answer: &Answer) -> (Outcome, Option<Cre
 }
 
 fn verdict(ok: bool) -> Outcome {
-    if ok { Outcome::Ok } else { Outcome::InvalidBody }
+    if ok {
+        Outcome::Ok
+    } else {
+        Outcome::InvalidBody
+    }
 }
 
 fn list_ok(body: &Value) -> Outcome {
     let items = body.get("items").and_then(Value::as_array);
-    verdict(items.is_some_and(|items| items.len() <= 100 && items.iter().all(|i| i.get("id").is_some())))
+    verdict(
+        items
+            .is_some_and(|items| items.len() <= 100 && items.iter().all(|i| i.get("id").is_some())),
+    )
 }
 
 fn work_ok(body: &Value, work_ms: u32) -> Outcome {
@@ -127,10 +159,18 @@ fn get_ok(body: &Value, expect: Option<&Value>) -> Outcome {
     if body.get("id").and_then(Value::as_u64).is_none() {
         return Outcome::InvalidBody;
     }
-    if Some(body) == expect { Outcome::Ok } else { Outcome::Mismatch }
+    if Some(body) == expect {
+        Outcome::Ok
+    } else {
+        Outcome::Mismatch
+    }
 }
 
-fn create_ok(body: Value, sent: Option<&Value>, location: Option<&[u8]>) -> (Outcome, Option<Created>) {
+fn create_ok(
+    body: Value,
+    sent: Option<&Value>,
+    location: Option<&[u8]>,
+) -> (Outcome, Option<Created>) {
     let Some(id) = body.get("id").and_then(Value::as_u64) else {
         return (Outcome::InvalidBody, None);
     };
@@ -140,7 +180,8 @@ fn create_ok(body: Value, sent: Option<&Value>, location: Option<&[u8]>) -> (Out
     let sent_field = |field: &str| sent.and_then(|s| s.get(field));
     let name_ok = sent_field("name") == body.get("name");
     // Compared as numbers: `2.0` may come back as `2`.
-    let value_ok = sent_field("value").and_then(Value::as_f64) == body.get("value").and_then(Value::as_f64);
+    let value_ok =
+        sent_field("value").and_then(Value::as_f64) == body.get("value").and_then(Value::as_f64);
     let located = location == Some(format!("/api/items/{id}").as_bytes());
     if !(name_ok && value_ok && located) {
         return (Outcome::Mismatch, None);
@@ -171,18 +212,39 @@ mod tests {
         assert_eq!(g.path, "/api/items/3");
         assert_eq!(check(&g, 10, &answer(200, body, None)).0, Outcome::Ok);
         let other = body.replace("load-7", "load-8");
-        assert_eq!(check(&g, 10, &answer(200, &other, None)).0, Outcome::Mismatch);
-        assert_eq!(check(&g, 10, &answer(404, "{}", None)).0, Outcome::UnexpectedStatus);
-        assert_eq!(check(&p, 10, &answer(201, body, Some("/api/items/4"))).0, Outcome::Mismatch);
+        assert_eq!(
+            check(&g, 10, &answer(200, &other, None)).0,
+            Outcome::Mismatch
+        );
+        assert_eq!(
+            check(&g, 10, &answer(404, "{}", None)).0,
+            Outcome::UnexpectedStatus
+        );
+        assert_eq!(
+            check(&p, 10, &answer(201, body, Some("/api/items/4"))).0,
+            Outcome::Mismatch
+        );
     }
 
     #[test]
     fn list_and_work_bodies() {
         let l = plan(Kind::List, 1, 10, None);
-        assert_eq!(check(&l, 10, &answer(200, r#"{"items":[{"id":1}]}"#, None)).0, Outcome::Ok);
-        assert_eq!(check(&l, 10, &answer(200, "hello", None)).0, Outcome::InvalidBody);
+        assert_eq!(
+            check(&l, 10, &answer(200, r#"{"items":[{"id":1}]}"#, None)).0,
+            Outcome::Ok
+        );
+        assert_eq!(
+            check(&l, 10, &answer(200, "hello", None)).0,
+            Outcome::InvalidBody
+        );
         let w = plan(Kind::Work, 1, 10, None);
-        assert_eq!(check(&w, 10, &answer(200, r#"{"ms":10,"result":1}"#, None)).0, Outcome::Ok);
-        assert_eq!(check(&w, 10, &answer(500, "", None)).0, Outcome::UnexpectedStatus);
+        assert_eq!(
+            check(&w, 10, &answer(200, r#"{"ms":10,"result":1}"#, None)).0,
+            Outcome::Ok
+        );
+        assert_eq!(
+            check(&w, 10, &answer(500, "", None)).0,
+            Outcome::UnexpectedStatus
+        );
     }
 }

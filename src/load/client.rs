@@ -42,7 +42,11 @@ pub struct Conn {
 
 impl Conn {
     /// Sends one request and reads the whole answer.
-    pub async fn exchange(&mut self, target: &Target, req: Request<Full<Bytes>>) -> Result<Answer, ClientError> {
+    pub async fn exchange(
+        &mut self,
+        target: &Target,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Answer, ClientError> {
         let result = self.try_exchange(target, req).await;
         if result.is_err() {
             self.sender = None;
@@ -50,12 +54,19 @@ impl Conn {
         result
     }
 
-    async fn try_exchange(&mut self, target: &Target, req: Request<Full<Bytes>>) -> Result<Answer, ClientError> {
+    async fn try_exchange(
+        &mut self,
+        target: &Target,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Answer, ClientError> {
         let sender = self.ready(target).await?;
         let resp = sender.send_request(req).await.map_err(ClientError::Http)?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.map_err(ClientError::Http)?.to_bytes();
-        let location = parts.headers.get(header::LOCATION).map(|v| Bytes::copy_from_slice(v.as_bytes()));
+        let location = parts
+            .headers
+            .get(header::LOCATION)
+            .map(|v| Bytes::copy_from_slice(v.as_bytes()));
         let closing = parts
             .headers
             .get(header::CONNECTION)
@@ -63,10 +74,17 @@ impl Conn {
         if closing {
             self.sender = None;
         }
-        Ok(Answer { status: parts.status, location, body })
+        Ok(Answer {
+            status: parts.status,
+            location,
+            body,
+        })
     }
 
-    async fn ready(&mut self, target: &Target) -> Result<&mut SendRequest<Full<Bytes>>, ClientError> {
+    async fn ready(
+        &mut self,
+        target: &Target,
+    ) -> Result<&mut SendRequest<Full<Bytes>>, ClientError> {
         if let Some(sender) = &mut self.sender
             && sender.ready().await.is_err()
         {
@@ -80,7 +98,9 @@ impl Conn {
 }
 
 async fn dial(target: &Target) -> Result<SendRequest<Full<Bytes>>, ClientError> {
-    let stream = TcpStream::connect(&target.authority).await.map_err(ClientError::Connect)?;
+    let stream = TcpStream::connect(&target.authority)
+        .await
+        .map_err(ClientError::Connect)?;
     stream.set_nodelay(true).map_err(ClientError::Connect)?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
@@ -93,7 +113,12 @@ async fn dial(target: &Target) -> Result<SendRequest<Full<Bytes>>, ClientError> 
 }
 
 /// Builds a request to `path` on `target`.
-pub fn request(target: &Target, method: &'static str, path: &str, body: Option<Bytes>) -> Request<Full<Bytes>> {
+pub fn request(
+    target: &Target,
+    method: &'static str,
+    path: &str,
+    body: Option<Bytes>,
+) -> Request<Full<Bytes>> {
     let builder = Request::builder()
         .method(method)
         .uri(path)

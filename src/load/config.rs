@@ -39,7 +39,10 @@ impl Config {
             warmup: args.bench.warmup,
             duration: args.bench.duration.map(Into::into),
             iterations: args.bench.iterations.map(|n| n.get()),
-            schedule: args.bench.rate.map(|r| Schedule::new(f64::from(r.get()), ramp)),
+            schedule: args
+                .bench
+                .rate
+                .map(|r| Schedule::new(f64::from(r.get()), ramp)),
         }
     }
 }

@@ -56,7 +56,8 @@ impl FromStr for P99Gate {
             None => (Scope::All, s),
             Some((scope, limit)) => (parse_scope(scope)?, limit),
         };
-        let limit = humantime::parse_duration(limit).map_err(|e| format!("`{limit}` is not a duration: {e}"))?;
+        let limit = humantime::parse_duration(limit)
+            .map_err(|e| format!("`{limit}` is not a duration: {e}"))?;
         Ok(P99Gate { scope, limit })
     }
 }
@@ -70,7 +71,10 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
     }
     let mut routes: Vec<_> = Kind::ALL.iter().map(|k| k.route()).collect();
     routes.dedup();
-    Err(format!("unknown route or kind `{s}` (routes: {})", routes.join(", ")))
+    Err(format!(
+        "unknown route or kind `{s}` (routes: {})",
+        routes.join(", ")
+    ))
 }
 
 /// One gate's verdict, as the report lists it.
@@ -88,10 +92,18 @@ impl GateResult {
     pub fn breach_line(&self) -> String {
         match self.value {
             Some(v) if self.gate.starts_with("max-p99") => {
-                format!("gate {} breached: p99 {} > {}", self.gate, ms(v), ms(self.limit))
+                format!(
+                    "gate {} breached: p99 {} > {}",
+                    self.gate,
+                    ms(v),
+                    ms(self.limit)
+                )
             }
             Some(v) => format!("gate {} breached: {v:.4} > {}", self.gate, self.limit),
-            None => format!("gate {} breached: no steady-state requests to judge", self.gate),
+            None => format!(
+                "gate {} breached: no steady-state requests to judge",
+                self.gate
+            ),
         }
     }
 }
@@ -108,13 +120,23 @@ pub fn p99(gate: &P99Gate, p99: Option<Duration>) -> GateResult {
     };
     let limit = gate.limit.as_secs_f64();
     let value = p99.map(|d| d.as_secs_f64());
-    GateResult { gate: name, limit, value, passed: value.is_some_and(|v| v <= limit) }
+    GateResult {
+        gate: name,
+        limit,
+        value,
+        passed: value.is_some_and(|v| v <= limit),
+    }
 }
 
 /// Judges the error-ratio gate.
 pub fn error_ratio(max: f64, errors: u64, requests: u64) -> GateResult {
     let value = (requests > 0).then(|| errors as f64 / requests as f64);
-    GateResult { gate: "max-error-ratio".into(), limit: max, value, passed: value.is_some_and(|v| v <= max) }
+    GateResult {
+        gate: "max-error-ratio".into(),
+        limit: max,
+        value,
+        passed: value.is_some_and(|v| v <= max),
+    }
 }
 
 #[cfg(test)]
@@ -139,7 +161,10 @@ mod tests {
         let g: P99Gate = "/api/items=20ms".parse().unwrap();
         let r = p99(&g, Some(Duration::from_millis(30)));
         assert!(!r.passed);
-        assert_eq!(r.breach_line(), "gate max-p99 /api/items breached: p99 30.00ms > 20.00ms");
+        assert_eq!(
+            r.breach_line(),
+            "gate max-p99 /api/items breached: p99 30.00ms > 20.00ms"
+        );
         assert!(p99(&g, Some(Duration::from_millis(10))).passed);
         assert!(!p99(&g, None).passed);
         assert!(error_ratio(0.01, 1, 1000).passed);

@@ -11,7 +11,10 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
+};
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use super::{check::Outcome, mix::Kind, target::Target};
@@ -35,7 +38,10 @@ impl LoadMetrics {
     pub fn new(targets: &[Target]) -> prometheus::Result<Self> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("srelab_load_requests_total", "Requests sent by srelab load, by outcome."),
+            Opts::new(
+                "srelab_load_requests_total",
+                "Requests sent by srelab load, by outcome.",
+            ),
             &["target", "method", "route", "outcome"],
         )?;
         let duration = HistogramVec::new(
@@ -59,14 +65,28 @@ impl LoadMetrics {
                 Kind::ALL
                     .iter()
                     .map(|k| Handles {
-                        duration: duration.with_label_values(&[t.url.as_str(), k.method(), k.route()]),
-                        outcomes: Outcome::ALL
-                            .map(|o| requests.with_label_values(&[t.url.as_str(), k.method(), k.route(), o.name()])),
+                        duration: duration.with_label_values(&[
+                            t.url.as_str(),
+                            k.method(),
+                            k.route(),
+                        ]),
+                        outcomes: Outcome::ALL.map(|o| {
+                            requests.with_label_values(&[
+                                t.url.as_str(),
+                                k.method(),
+                                k.route(),
+                                o.name(),
+                            ])
+                        }),
                     })
                     .collect()
             })
             .collect();
-        Ok(LoadMetrics { registry, handles, schedule_lag })
+        Ok(LoadMetrics {
+            registry,
+            handles,
+            schedule_lag,
+        })
     }
 
     /// Serves `/metrics` on `listener` until the task is aborted.
@@ -74,15 +94,20 @@ impl LoadMetrics {
         let metrics = self.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let metrics = metrics.clone();
                 let service = service_fn(move |req| {
                     let metrics = metrics.clone();
                     async move { Ok::<_, Infallible>(metrics.answer(&req)) }
                 });
                 tokio::spawn(async move {
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         })

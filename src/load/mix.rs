@@ -23,7 +23,13 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [Kind; 5] = [Kind::List, Kind::Create, Kind::Get, Kind::Work, Kind::Health];
+    pub const ALL: [Kind; 5] = [
+        Kind::List,
+        Kind::Create,
+        Kind::Get,
+        Kind::Work,
+        Kind::Health,
+    ];
 
     /// The name used in `--mix` and in reports.
     pub fn name(self) -> &'static str {
@@ -118,7 +124,10 @@ impl FromStr for Mix {
                 .ok_or_else(|| format!("`{part}` is not KIND=WEIGHT"))?;
             let kind = Kind::from_name(name.trim()).ok_or_else(|| {
                 let names: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
-                format!("unknown request kind `{name}` in `{part}` (known: {})", names.join(", "))
+                format!(
+                    "unknown request kind `{name}` in `{part}` (known: {})",
+                    names.join(", ")
+                )
             })?;
             let weight: u32 = weight
                 .trim()

@@ -68,7 +68,10 @@ impl Monitor {
     pub fn arrival(&self, lag: Duration, slept: bool) {
         record_micros(&mut self.lag.lock().unwrap_or_else(|e| e.into_inner()), lag);
         if slept {
-            record_micros(&mut self.timer_lag.lock().unwrap_or_else(|e| e.into_inner()), lag);
+            record_micros(
+                &mut self.timer_lag.lock().unwrap_or_else(|e| e.into_inner()),
+                lag,
+            );
         } else if lag > LATE_LIMIT {
             self.late.fetch_add(1, Ordering::Relaxed);
         }
@@ -85,7 +88,9 @@ impl Monitor {
             loop {
                 tick.tick().await;
                 let now = (Instant::now(), cpu_seconds());
-                let (Some(cpu), Some(before)) = (now.1, last.1) else { continue };
+                let (Some(cpu), Some(before)) = (now.1, last.1) else {
+                    continue;
+                };
                 let wall = now.0.duration_since(last.0).as_secs_f64();
                 let share = (cpu - before) / (wall * cores);
                 let mut s = monitor.cpu.lock().unwrap_or_else(|e| e.into_inner());
@@ -100,7 +105,11 @@ impl Monitor {
     /// The verdict, given how many arrivals were due (open model only).
     pub fn verdict(&self, due: Option<u64>, workers: u32) -> SelfReport {
         let lag = self.lag.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let timer_lag = self.timer_lag.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let timer_lag = self
+            .timer_lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let cpu = *self.cpu.lock().unwrap_or_else(|e| e.into_inner());
         let started = self.started.load(Ordering::Relaxed);
         let dropped = due.map(|d| d.saturating_sub(started));

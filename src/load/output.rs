@@ -21,12 +21,18 @@ pub fn rlt_scratch() -> PathBuf {
 }
 
 /// Reads rlt's part (removing the scratch file) and writes the whole report.
-pub fn write(format: ReportFormat, dest: Option<&Path>, scratch: &Path, report: &Report) -> anyhow::Result<()> {
+pub fn write(
+    format: ReportFormat,
+    dest: Option<&Path>,
+    scratch: &Path,
+    report: &Report,
+) -> anyhow::Result<()> {
     let rlt = fs::read_to_string(scratch).context("reading rlt's report")?;
     let _ = fs::remove_file(scratch);
     let whole = match format {
         ReportFormat::Json => {
-            let mut value: serde_json::Value = serde_json::from_str(&rlt).context("parsing rlt's JSON report")?;
+            let mut value: serde_json::Value =
+                serde_json::from_str(&rlt).context("parsing rlt's JSON report")?;
             match value.as_object_mut() {
                 Some(obj) => {
                     obj.insert("srelab".into(), serde_json::to_value(report)?);

@@ -22,7 +22,10 @@ pub async fn reachable(targets: &[Target], timeout: Duration) -> Result<(), Unre
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {}", humantime::format_duration(timeout)),
         };
-        return Err(Unreachable { url: target.url.clone(), reason });
+        return Err(Unreachable {
+            url: target.url.clone(),
+            reason,
+        });
     }
     Ok(())
 }

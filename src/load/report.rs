@@ -123,7 +123,9 @@ impl Totals {
             requests,
             throughput: elapsed.filter(|e| *e > 0.0).map(|e| requests as f64 / e),
             outcomes: Outcome::ALL.iter().map(|o| (o.name(), count(*o))).collect(),
-            unexpected: count(Outcome::UnexpectedStatus) + count(Outcome::InvalidBody) + count(Outcome::Mismatch),
+            unexpected: count(Outcome::UnexpectedStatus)
+                + count(Outcome::InvalidBody)
+                + count(Outcome::Mismatch),
             transport_errors: count(Outcome::TransportError),
             latency: Latency::of(cell),
         }
@@ -131,7 +133,10 @@ impl Totals {
 }
 
 /// Merges the cells that `pick` selects.
-pub fn merge<'a>(cells: impl Iterator<Item = (&'a Key, &'a Cell)>, pick: impl Fn(&Key) -> bool) -> Cell {
+pub fn merge<'a>(
+    cells: impl Iterator<Item = (&'a Key, &'a Cell)>,
+    pick: impl Fn(&Key) -> bool,
+) -> Cell {
     let mut out = Cell::default();
     for (_, cell) in cells.filter(|(k, _)| pick(k)) {
         out.merge(cell);
@@ -140,18 +145,29 @@ pub fn merge<'a>(cells: impl Iterator<Item = (&'a Key, &'a Cell)>, pick: impl Fn
 }
 
 /// Builds one phase's report.
-pub fn phase(cells: &BTreeMap<Key, Cell>, phase: Phase, targets: &[String], elapsed: Option<f64>) -> PhaseReport {
+pub fn phase(
+    cells: &BTreeMap<Key, Cell>,
+    phase: Phase,
+    targets: &[String],
+    elapsed: Option<f64>,
+) -> PhaseReport {
     let in_phase = |k: &Key| k.0 == phase;
     let routes = |target: Option<usize>| -> Vec<RouteReport> {
         Kind::ALL
             .iter()
             .filter_map(|kind| {
-                let cell = merge(cells.iter(), |k| in_phase(k) && k.2 == *kind && target.is_none_or(|t| t == k.1));
+                let cell = merge(cells.iter(), |k| {
+                    in_phase(k) && k.2 == *kind && target.is_none_or(|t| t == k.1)
+                });
                 (cell.requests() > 0).then(|| RouteReport {
                     kind: kind.name(),
                     method: kind.method(),
                     route: kind.route(),
-                    statuses: cell.statuses.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+                    statuses: cell
+                        .statuses
+                        .iter()
+                        .map(|(s, n)| (s.to_string(), *n))
+                        .collect(),
                     total: Totals::of(&cell, elapsed),
                 })
             })
@@ -162,7 +178,9 @@ pub fn phase(cells: &BTreeMap<Key, Cell>, phase: Phase, targets: &[String], elap
         .enumerate()
         .map(|(i, url)| {
             let cell = merge(cells.iter(), |k| in_phase(k) && k.1 == i);
-            let created = merge(cells.iter(), |k| in_phase(k) && k.1 == i && k.2 == Kind::Create);
+            let created = merge(cells.iter(), |k| {
+                in_phase(k) && k.1 == i && k.2 == Kind::Create
+            });
             TargetReport {
                 url: url.clone(),
                 items_created: created.outcomes[Outcome::Ok.index()],

@@ -23,7 +23,10 @@ use super::{
 pub fn check_flags(args: &Args) -> Result<(), String> {
     for gate in &args.load.max_p99 {
         if gate.scope != Scope::All && !args.load.mix.kinds().any(|k| gate.scope.covers(k)) {
-            return Err(format!("--max-p99 {}: the mix `{}` sends no such request", gate.scope, args.load.mix));
+            return Err(format!(
+                "--max-p99 {}: the mix `{}` sends no such request",
+                gate.scope, args.load.mix
+            ));
         }
     }
     Ok(())
@@ -35,7 +38,9 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(LoadMetrics::new(&config.targets)?);
     let server = match args.load.metrics_listen {
         Some(addr) => {
-            let listener = metrics::bind(addr).await.with_context(|| format!("--metrics-listen {addr}"))?;
+            let listener = metrics::bind(addr)
+                .await
+                .with_context(|| format!("--metrics-listen {addr}"))?;
             eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
             Some(metrics.serve(listener))
         }
@@ -51,7 +56,13 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     // gate the call and never catch up after a stall.
     cli.rate = None;
     cli.output_file = Some(scratch.clone());
-    let outcome = rlt::cli::run(cli, Suite { shared: shared.clone() }).await;
+    let outcome = rlt::cli::run(
+        cli,
+        Suite {
+            shared: shared.clone(),
+        },
+    )
+    .await;
     let end = Instant::now();
     sampler.abort();
     let regression = match outcome {
@@ -66,7 +77,12 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     };
 
     let report = build(&args, &config, &shared, end);
-    output::write(args.bench.output, args.bench.output_file.as_deref(), &scratch, &report)?;
+    output::write(
+        args.bench.output,
+        args.bench.output_file.as_deref(),
+        &scratch,
+        &report,
+    )?;
     if let Some(server) = server {
         server.abort();
     }
@@ -76,7 +92,11 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
 fn verdict(report: &Report, regression: Option<RegressionError>) -> ExitCode {
     let mut failed = false;
     for gate in report.gates.iter().filter(|g| !g.passed) {
-        let why = if report.trustworthy { "" } else { " (run not trustworthy: the tool could not keep up)" };
+        let why = if report.trustworthy {
+            ""
+        } else {
+            " (run not trustworthy: the tool could not keep up)"
+        };
         eprintln!("{}{why}", gate.breach_line());
         failed = true;
     }
@@ -89,7 +109,11 @@ fn verdict(report: &Report, regression: Option<RegressionError>) -> ExitCode {
             eprintln!("warning: not trustworthy: {w}");
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Seconds of the main phase, capped at `-d` (rlt's teardown is not load).
@@ -106,12 +130,21 @@ fn build(args: &Args, config: &Config, shared: &Shared, end: Instant) -> Report 
     let steady_secs = elapsed.saturating_sub(config.ramp).as_secs_f64();
     let urls: Vec<String> = config.targets.iter().map(|t| t.url.clone()).collect();
     let mut phases = std::collections::BTreeMap::new();
-    phases.insert(Phase::Steady.name(), report::phase(&cells, Phase::Steady, &urls, Some(steady_secs)));
+    phases.insert(
+        Phase::Steady.name(),
+        report::phase(&cells, Phase::Steady, &urls, Some(steady_secs)),
+    );
     if config.ramp > Duration::ZERO {
-        phases.insert(Phase::Ramp.name(), report::phase(&cells, Phase::Ramp, &urls, Some(ramp_secs)));
+        phases.insert(
+            Phase::Ramp.name(),
+            report::phase(&cells, Phase::Ramp, &urls, Some(ramp_secs)),
+        );
     }
     if cells.keys().any(|k| k.0 == Phase::Warmup) {
-        phases.insert(Phase::Warmup.name(), report::phase(&cells, Phase::Warmup, &urls, None));
+        phases.insert(
+            Phase::Warmup.name(),
+            report::phase(&cells, Phase::Warmup, &urls, None),
+        );
     }
     let due = config.schedule.map(|s| {
         let due = s.due_before(elapsed);
@@ -122,7 +155,11 @@ fn build(args: &Args, config: &Config, shared: &Shared, end: Instant) -> Report 
         version: env!("CARGO_PKG_VERSION"),
         args: std::env::args().collect(),
         seed: config.seed,
-        model: if config.schedule.is_some() { "open" } else { "closed" },
+        model: if config.schedule.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
         rate: args.bench.rate.map(|r| f64::from(r.get())),
         mix: config.mix.to_string(),
         targets: urls,

@@ -19,7 +19,10 @@ pub struct Schedule {
 impl Schedule {
     /// `rate` arrivals per second after a linear ramp of `ramp`.
     pub fn new(rate: f64, ramp: Duration) -> Self {
-        Schedule { rate, ramp: ramp.as_secs_f64() }
+        Schedule {
+            rate,
+            ramp: ramp.as_secs_f64(),
+        }
     }
 
     /// Arrivals scheduled while ramping up.
@@ -74,7 +77,12 @@ mod tests {
         assert_eq!(s.due_before(Duration::from_secs(2)), 100);
         assert_eq!(s.due_before(Duration::from_secs(3)), 200);
         assert_eq!(s.offset(100), Duration::from_secs(2));
-        assert!(s.offset(25) > Duration::from_millis(990) && s.offset(25) < Duration::from_millis(1010));
-        assert_eq!(worker_start(Duration::from_secs(2), 1, 4), Duration::from_millis(500));
+        assert!(
+            s.offset(25) > Duration::from_millis(990) && s.offset(25) < Duration::from_millis(1010)
+        );
+        assert_eq!(
+            worker_start(Duration::from_secs(2), 1, 4),
+            Duration::from_millis(500)
+        );
     }
 }

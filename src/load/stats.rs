@@ -46,7 +46,10 @@ pub fn histogram() -> Histogram<u64> {
 /// Records `d` into a microsecond histogram.
 pub fn record_micros(h: &mut Histogram<u64>, d: Duration) {
     let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
-    h.saturating_record(us);
+    // `record` grows the auto-resizing histogram; `saturating_record` would clamp.
+    if h.record(us).is_err() {
+        h.saturating_record(us);
+    }
 }
 
 /// The statistics of one (phase, target, kind).
@@ -59,14 +62,20 @@ pub struct Cell {
 
 impl Default for Cell {
     fn default() -> Self {
-        Cell { latency: histogram(), outcomes: [0; Outcome::ALL.len()], statuses: BTreeMap::new() }
+        Cell {
+            latency: histogram(),
+            outcomes: [0; Outcome::ALL.len()],
+            statuses: BTreeMap::new(),
+        }
     }
 }
 
 impl Cell {
     /// Adds another cell's counts.
     pub fn merge(&mut self, other: &Cell) {
-        self.latency.add(&other.latency).expect("auto-resizing histograms merge");
+        self.latency
+            .add(&other.latency)
+            .expect("auto-resizing histograms merge");
         for (a, b) in self.outcomes.iter_mut().zip(other.outcomes) {
             *a += b;
         }
@@ -99,7 +108,9 @@ pub struct Stats {
 
 impl Stats {
     pub fn new(shards: usize) -> Self {
-        Stats { shards: (0..shards.max(1)).map(|_| Mutex::default()).collect() }
+        Stats {
+            shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
+        }
     }
 
     /// Records a request finished by `worker`.

@@ -52,7 +52,9 @@ impl Shared {
     }
 
     fn remember(&self, target: usize, item: Created) {
-        let mut pool = self.created[target].lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = self.created[target]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if pool.len() < POOL {
             pool.push(item);
         } else {
@@ -62,7 +64,9 @@ impl Shared {
     }
 
     fn recall(&self, target: usize, random: u64) -> Option<Created> {
-        let pool = self.created[target].lock().unwrap_or_else(|e| e.into_inner());
+        let pool = self.created[target]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         (!pool.is_empty()).then(|| pool[random as usize % pool.len()].clone())
     }
 }
@@ -97,27 +101,57 @@ impl BenchSuite for Suite {
     type WorkerState = Worker;
 
     async fn state(&self, id: u32) -> Result<Worker> {
-        let conns = self.shared.config.targets.iter().map(|_| Conn::default()).collect();
+        let conns = self
+            .shared
+            .config
+            .targets
+            .iter()
+            .map(|_| Conn::default())
+            .collect();
         let random = mix64(self.shared.config.seed ^ u64::from(id).rotate_left(32));
-        Ok(Worker { id, conns, random, started: false })
+        Ok(Worker {
+            id,
+            conns,
+            random,
+            started: false,
+        })
     }
 
     async fn bench(&mut self, w: &mut Worker, info: &IterInfo) -> Result<IterReport> {
         let shared = &*self.shared;
         let warmup = shared.calls.fetch_add(1, Ordering::Relaxed) < shared.config.warmup;
-        let (due, phase) = if warmup { (Instant::now(), Phase::Warmup) } else { self.wait_turn(w, info.runner_seq).await };
+        let (due, phase) = if warmup {
+            (Instant::now(), Phase::Warmup)
+        } else {
+            self.wait_turn(w, info.runner_seq).await
+        };
         let k = info.runner_seq;
         let cfg = &shared.config;
         let target = (k % cfg.targets.len() as u64) as usize;
-        let draw = mix64(cfg.seed ^ k.wrapping_mul(0xA24B_AED4_963E_E407) ^ u64::from(phase == Phase::Warmup));
+        let draw = mix64(
+            cfg.seed ^ k.wrapping_mul(0xA24B_AED4_963E_E407) ^ u64::from(phase == Phase::Warmup),
+        );
         let kind = cfg.mix.pick(draw);
-        let recalled = if kind == Kind::Get { shared.recall(target, mix64(draw)) } else { None };
+        let recalled = if kind == Kind::Get {
+            shared.recall(target, mix64(draw))
+        } else {
+            None
+        };
         let plan = check::plan(kind, k, cfg.work_ms, recalled);
-        let req = client::request(&cfg.targets[target], plan.kind.method(), &plan.path, plan.body.clone());
+        let req = client::request(
+            &cfg.targets[target],
+            plan.kind.method(),
+            &plan.path,
+            plan.body.clone(),
+        );
 
         let mut in_flight = InFlight(&shared.monitor, false);
         let conn = &mut w.conns[target];
-        let answer = tokio::time::timeout(cfg.request_timeout, conn.exchange(&cfg.targets[target], req)).await;
+        let answer = tokio::time::timeout(
+            cfg.request_timeout,
+            conn.exchange(&cfg.targets[target], req),
+        )
+        .await;
         let latency = due.elapsed();
         in_flight.1 = true;
         let answer = answer.unwrap_or(Err(client::ClientError::Timeout));
@@ -133,7 +167,12 @@ impl BenchSuite for Suite {
         };
         self.record(w.id, (phase, target, plan.kind), outcome, status, latency);
         let answer = answer?;
-        Ok(IterReport { duration: latency, status: rlt_status(outcome, &answer), bytes: answer.body.len() as u64, items: 1 })
+        Ok(IterReport {
+            duration: latency,
+            status: rlt_status(outcome, &answer),
+            bytes: answer.body.len() as u64,
+            items: 1,
+        })
     }
 }
 
@@ -160,24 +199,44 @@ impl Suite {
                 } else if let Some(think) = cfg.think {
                     w.random = mix64(w.random);
                     let span = (think.max - think.min).as_nanos() as u64;
-                    sleep(think.min + Duration::from_nanos(w.random % span.saturating_add(1))).await;
+                    sleep(think.min + Duration::from_nanos(w.random % span.saturating_add(1)))
+                        .await;
                 }
                 Instant::now()
             }
         };
         shared.monitor.started.fetch_add(1, Ordering::Relaxed);
-        let phase = if due.duration_since(start) < cfg.ramp { Phase::Ramp } else { Phase::Steady };
+        let phase = if due.duration_since(start) < cfg.ramp {
+            Phase::Ramp
+        } else {
+            Phase::Steady
+        };
         (due, phase)
     }
 
-    fn record(&self, worker: u32, key: (Phase, usize, Kind), outcome: Outcome, status: Option<u16>, latency: Duration) {
+    fn record(
+        &self,
+        worker: u32,
+        key: (Phase, usize, Kind),
+        outcome: Outcome,
+        status: Option<u16>,
+        latency: Duration,
+    ) {
         let shared = &*self.shared;
         if key.0 != Phase::Warmup {
             let handles = &shared.metrics.handles[key.1][key.2.index()];
             handles.outcomes[outcome.index()].inc();
             handles.duration.observe(latency.as_secs_f64());
         }
-        shared.stats.record(worker, Sample { key, outcome, status, latency });
+        shared.stats.record(
+            worker,
+            Sample {
+                key,
+                outcome,
+                status,
+                latency,
+            },
+        );
     }
 }
 

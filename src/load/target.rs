@@ -31,7 +31,10 @@ impl FromStr for Target {
             Some(_) => authority.to_string(),
             None => format!("{}:80", authority.host()),
         };
-        Ok(Target { url: format!("http://{authority}"), authority: host_port })
+        Ok(Target {
+            url: format!("http://{authority}"),
+            authority: host_port,
+        })
     }
 }
 
@@ -50,7 +53,10 @@ mod tests {
         let t: Target = "http://127.0.0.1:8081/".parse().unwrap();
         assert_eq!(t.url, "http://127.0.0.1:8081");
         assert_eq!(t.authority, "127.0.0.1:8081");
-        assert_eq!("http://localhost".parse::<Target>().unwrap().authority, "localhost:80");
+        assert_eq!(
+            "http://localhost".parse::<Target>().unwrap().authority,
+            "localhost:80"
+        );
         assert!("https://x:1".parse::<Target>().is_err());
         assert!("http://x:1/api".parse::<Target>().is_err());
         assert!("x".parse::<Target>().is_err());

@@ -7,12 +7,21 @@ use super::report::{Latency, Report, Totals};
 /// Renders the section as a few aligned lines per phase and route.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "srelab load {} — {} model, seed {}, mix {}", r.version, r.model, r.seed, r.mix);
+    let _ = writeln!(
+        out,
+        "srelab load {} — {} model, seed {}, mix {}",
+        r.version, r.model, r.seed, r.mix
+    );
     if let Some(rate) = r.rate {
-        let _ = writeln!(out, "open model at {rate}/s: latency counts from each request's due time");
+        let _ = writeln!(
+            out,
+            "open model at {rate}/s: latency counts from each request's due time"
+        );
     }
     for (name, phase) in &r.phases {
-        let secs = phase.elapsed_seconds.map_or(String::new(), |s| format!(" over {s:.2}s"));
+        let secs = phase
+            .elapsed_seconds
+            .map_or(String::new(), |s| format!(" over {s:.2}s"));
         let _ = writeln!(out, "\n[{name}]{secs}");
         let _ = writeln!(
             out,
@@ -25,7 +34,12 @@ pub fn render(r: &Report) -> String {
                 line(&mut out, &t.url, &label, &route.total);
             }
             if t.total.requests > 0 {
-                line(&mut out, &t.url, &format!("all ({} created)", t.items_created), &t.total);
+                line(
+                    &mut out,
+                    &t.url,
+                    &format!("all ({} created)", t.items_created),
+                    &t.total,
+                );
             }
         }
         line(&mut out, "all targets", "all", &phase.total);
@@ -42,7 +56,12 @@ pub fn render(r: &Report) -> String {
             m.dropped_arrivals.unwrap_or(0)
         );
     }
-    let _ = writeln!(out, "interrupted requests: {}; client CPU max {:.0}%", m.interrupted, m.cpu_max_ratio * 100.0);
+    let _ = writeln!(
+        out,
+        "interrupted requests: {}; client CPU max {:.0}%",
+        m.interrupted,
+        m.cpu_max_ratio * 100.0
+    );
     if r.trustworthy {
         let _ = writeln!(out, "the tool kept up: the run is trustworthy");
     } else {
@@ -51,7 +70,11 @@ pub fn render(r: &Report) -> String {
         }
     }
     for g in &r.gates {
-        let verdict = if g.passed { "pass".to_string() } else { g.breach_line() };
+        let verdict = if g.passed {
+            "pass".to_string()
+        } else {
+            g.breach_line()
+        };
         let _ = writeln!(out, "gate {}: {verdict}", g.gate);
     }
     out
@@ -60,7 +83,13 @@ pub fn render(r: &Report) -> String {
 fn line(out: &mut String, target: &str, route: &str, t: &Totals) {
     let rate = t.throughput.map_or("-".into(), |r| format!("{r:.1}"));
     let (p50, p99, p999, max) = match &t.latency {
-        Some(Latency { p50, p99, p99_9, max, .. }) => (ms(*p50), ms(*p99), ms(*p99_9), ms(*max)),
+        Some(Latency {
+            p50,
+            p99,
+            p99_9,
+            max,
+            ..
+        }) => (ms(*p50), ms(*p99), ms(*p99_9), ms(*max)),
         None => Default::default(),
     };
     let _ = writeln!(

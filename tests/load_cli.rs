@@ -1,0 +1,248 @@
+//! `srelab load` against in-test servers: flag mistakes, unreachable
+//! targets, gates, the open model's rate and coordinated omission, Ctrl-C.
+
+mod load_support;
+
+use std::time::Duration;
+
+use load_support::{TestServer, finish, num, run_load, spawn_load};
+
+#[tokio::test]
+async fn flag_mistakes_are_one_line_and_exit_2() {
+    let run = run_load(&["--mix", "list=3,lsit=1"]).await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error:") && first.contains("`lsit`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = run_load(&["--max-p99", "/api/work=1s", "--mix", "list=1"]).await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("/api/work"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn unreachable_target_is_named_before_the_run() {
+    // Bind then drop: a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let run = run_load(&["--target", &url, "-d", "5s", "-q", "-o", "json"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stdout.is_empty(),
+        "no report for a run that never started: {}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stderr.trim(),
+        format!("error: target {url} is unreachable: connect: Connection refused (os error 111)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_gate_fires_on_500s_and_passes_on_200s() {
+    let failing = TestServer::start(500).await;
+    let args = [
+        "--mix",
+        "health=1",
+        "-c",
+        "2",
+        "-n",
+        "50",
+        "-q",
+        "-o",
+        "json",
+        "--max-error-ratio",
+        "0.01",
+    ];
+    let run = run_load(&[&["--target", &failing.url][..], &args].concat()).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let report = run.srelab();
+    assert_eq!(
+        run.stderr.trim(),
+        "gate max-error-ratio breached: 1.0000 > 0.01",
+        "{}",
+        run.stderr
+    );
+    let route = &report["phases"]["steady"]["targets"][0]["routes"][0];
+    assert_eq!(route["outcomes"]["unexpected_status"], 50, "{route:#}");
+    assert_eq!(route["statuses"]["500"], 50);
+
+    let healthy = TestServer::start(200).await;
+    let run =
+        run_load(&[&["--target", &healthy.url][..], &args, &["--max-p99", "5s"]].concat()).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let gates = &run.srelab()["gates"];
+    assert_eq!(gates.as_array().unwrap().len(), 2);
+    assert!(
+        gates
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["passed"] == true),
+        "{gates:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_keeps_the_rate_and_sees_a_stall() {
+    let server = TestServer::start(200).await;
+    let child = spawn_load(&[
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "-r",
+        "200",
+        "-c",
+        "50",
+        "-d",
+        "4s",
+        "-q",
+        "-o",
+        "json",
+    ]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.stall(true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.stall(false);
+    let run = finish(child, Duration::from_secs(20)).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let report = run.srelab();
+    let steady = &report["phases"]["steady"];
+    let rate = num(steady, "throughput");
+    assert!(
+        (rate - 200.0).abs() <= 10.0,
+        "achieved {rate}/s, asked 200/s: {steady:#}"
+    );
+    // A quarter of the arrivals fell due during the 1 s stall: measured from
+    // their due time, they push p99 near the stall, not to the service time.
+    let p99 = num(steady, "latency.p99");
+    let max = num(steady, "latency.max");
+    assert!(p99 >= 0.5, "p99 {p99}s hides the 1 s stall: {steady:#}");
+    assert!(max >= 0.9, "max {max}s hides the 1 s stall");
+    assert_eq!(report["model"], "open");
+    assert_eq!(num(&report, "monitor.dropped_arrivals"), 0.0, "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_prints_the_report_of_what_ran() {
+    let server = TestServer::start(200).await;
+    let child = spawn_load(&[
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "-d",
+        "30s",
+        "-q",
+        "-o",
+        "json",
+    ]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let run = finish(child, Duration::from_secs(10)).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let steady = &run.srelab()["phases"]["steady"];
+    assert!(num(steady, "requests") > 0.0, "{steady:#}");
+    assert!(num(steady, "elapsed_seconds") < 10.0, "{steady:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_passes_promtool() {
+    let promtool = std::path::Path::new("/usr/bin/promtool");
+    assert!(
+        promtool.exists(),
+        "/usr/bin/promtool is missing: install Debian's prometheus package"
+    );
+    let server = TestServer::start(200).await;
+    let mut child = spawn_load(&[
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "-r",
+        "100",
+        "-d",
+        "4s",
+        "-q",
+        "-o",
+        "json",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("metrics on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let body = http_get(url).await;
+    assert!(body.contains("srelab_load_requests_total{"), "{body}");
+    assert!(
+        body.contains("srelab_load_request_duration_seconds_bucket{"),
+        "{body}"
+    );
+    assert!(body.contains("srelab_load_schedule_lag_seconds "), "{body}");
+    assert!(
+        body.contains(r#"le="0.0005""#) && body.contains(r#"le="10""#),
+        "service's buckets: {body}"
+    );
+
+    let mut check = tokio::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut check.stdin.take().unwrap(), body.as_bytes())
+        .await
+        .unwrap();
+    let out = check.wait_with_output().await.unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {said}\n{body}"
+    );
+    let run = finish(child, Duration::from_secs(15)).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+}
+
+/// GET with a fresh hyper connection; the body as text.
+async fn http_get(url: &str) -> String {
+    use http_body_util::BodyExt;
+    let uri: hyper::Uri = url.parse().unwrap();
+    let stream = tokio::net::TcpStream::connect(uri.authority().unwrap().as_str())
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(uri.path())
+        .header("host", uri.authority().unwrap().as_str())
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
