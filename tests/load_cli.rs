@@ -5,7 +5,7 @@ mod load_support;
 
 use std::time::Duration;
 
-use load_support::{TestServer, finish, num, run_load, spawn_load};
+use load_support::{TestServer, finish, http_get, num, run_load, spawn_load};
 
 #[tokio::test]
 async fn flag_mistakes_are_one_line_and_exit_2() {
@@ -224,25 +224,4 @@ async fn metrics_endpoint_passes_promtool() {
     );
     let run = finish(child, Duration::from_secs(15)).await;
     assert_eq!(run.code, Some(0), "{run:?}");
-}
-
-/// GET with a fresh hyper connection; the body as text.
-async fn http_get(url: &str) -> String {
-    use http_body_util::BodyExt;
-    let uri: hyper::Uri = url.parse().unwrap();
-    let stream = tokio::net::TcpStream::connect(uri.authority().unwrap().as_str())
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::get(uri.path())
-        .header("host", uri.authority().unwrap().as_str())
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
 }

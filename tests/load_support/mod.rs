@@ -152,3 +152,94 @@ pub fn num(v: &Value, path: &str) -> f64 {
     cur.as_f64()
         .unwrap_or_else(|| panic!("no number at {path} in {v:#}"))
 }
+
+/// A real `srelab serve` on 127.0.0.1:0; SIGTERM, wait, then kill on drop.
+pub struct Serve {
+    pub url: String,
+    child: tokio::process::Child,
+}
+
+impl Serve {
+    pub async fn start(db: &std::path::Path, extra: &[&str]) -> Serve {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_srelab"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn srelab serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("srelab serve printed no startup line in 20 s")
+            .unwrap()
+            .expect("srelab serve exited before listening");
+        let url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("startup line: {line}"));
+        Serve {
+            url: url.to_string(),
+            child,
+        }
+    }
+
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id().expect("running") as i32)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(id) = self.child.id() {
+            let pid = nix::unistd::Pid::from_raw(id as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            for _ in 0..50 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.start_kill();
+        }
+    }
+}
+
+/// `GET url` on a fresh connection; the body as text.
+pub async fn http_get(url: &str) -> String {
+    use http_body_util::BodyExt;
+    let uri: hyper::Uri = url.parse().unwrap();
+    let authority = uri.authority().unwrap().as_str().to_string();
+    let stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let req = Request::get(path)
+        .header("host", authority)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The value of `http_requests_total{method,route,status}` in a scrape (0 if absent).
+pub fn server_count(scrape: &str, method: &str, route: &str, status: &str) -> u64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{"))
+        .filter(|l| {
+            l.contains(&format!("method=\"{method}\""))
+                && l.contains(&format!("route=\"{route}\""))
+                && l.contains(&format!("status=\"{status}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
