@@ -225,3 +225,100 @@ async fn metrics_endpoint_passes_promtool() {
     let run = finish(child, Duration::from_secs(15)).await;
     assert_eq!(run.code, Some(0), "{run:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_makes_the_mix_reproducible() {
+    let server = TestServer::start(200).await;
+    let kinds = |seed: &str| {
+        let url = server.url.clone();
+        let seed = seed.to_string();
+        async move {
+            let args = [
+                "--target",
+                &url,
+                "--mix",
+                "list=1,work=1,health=1",
+                "--seed",
+                &seed,
+                "-c",
+                "4",
+                "-n",
+                "60",
+                "-q",
+                "-o",
+                "json",
+            ];
+            let report = run_load(&args).await.srelab();
+            assert_eq!(report["seed"].as_u64().unwrap().to_string(), seed);
+            assert_eq!(report["version"], env!("CARGO_PKG_VERSION"));
+            assert!(
+                report["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "--seed"),
+                "{report:#}"
+            );
+            let routes = report["phases"]["steady"]["routes"]
+                .as_array()
+                .unwrap()
+                .clone();
+            routes
+                .iter()
+                .map(|r| (r["kind"].to_string(), r["requests"].as_u64().unwrap()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = kinds("11").await;
+    assert_eq!(first, kinds("11").await, "same seed, same mix");
+    assert_eq!(first.iter().map(|(_, n)| n).sum::<u64>(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramp_is_reported_apart_and_think_time_spaces_requests() {
+    let server = TestServer::start(200).await;
+    let run = run_load(&[
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "-c",
+        "4",
+        "--ramp",
+        "1s",
+        "-d",
+        "2s",
+        "-q",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let phases = &run.srelab()["phases"];
+    assert!(
+        num(phases, "ramp.requests") > 0.0 && num(phases, "steady.requests") > 0.0,
+        "{phases:#}"
+    );
+    assert_eq!(num(phases, "ramp.elapsed_seconds"), 1.0);
+
+    // One user thinking 100 ms between requests sends at most 11 in 1 s.
+    let run = run_load(&[
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "--think",
+        "100ms..100ms",
+        "-d",
+        "1s",
+        "-q",
+        "-o",
+        "json",
+    ])
+    .await;
+    let requests = num(&run.srelab(), "phases.steady.requests");
+    assert!(
+        (1.0..=11.0).contains(&requests),
+        "{requests} requests with 100 ms think time"
+    );
+}
