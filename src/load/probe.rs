@@ -17,10 +17,12 @@ pub async fn reachable(targets: &[Target], timeout: Duration) -> Result<(), Unre
     for target in targets {
         let mut conn = client::Conn::default();
         let req = client::request(target, "GET", "/healthz", None);
-        let reason = match tokio::time::timeout(timeout, conn.exchange(target, req)).await {
-            Ok(Ok(_)) => continue,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {}", humantime::format_duration(timeout)),
+        let reason = match conn.exchange(target, req, timeout).await {
+            Ok(_) => continue,
+            Err(client::ClientError::Timeout) => {
+                format!("no answer within {}", humantime::format_duration(timeout))
+            }
+            Err(e) => e.to_string(),
         };
         return Err(Unreachable {
             url: target.url.clone(),

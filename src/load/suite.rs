@@ -147,14 +147,11 @@ impl BenchSuite for Suite {
 
         let mut in_flight = InFlight(&shared.monitor, false);
         let conn = &mut w.conns[target];
-        let answer = tokio::time::timeout(
-            cfg.request_timeout,
-            conn.exchange(&cfg.targets[target], req),
-        )
-        .await;
+        let answer = conn
+            .exchange(&cfg.targets[target], req, cfg.request_timeout)
+            .await;
         let latency = due.elapsed();
         in_flight.1 = true;
-        let answer = answer.unwrap_or(Err(client::ClientError::Timeout));
         let (outcome, status) = match &answer {
             Ok(a) => {
                 let (outcome, created) = check::check(&plan, cfg.work_ms, a);
