@@ -322,3 +322,34 @@ async fn ramp_is_reported_apart_and_think_time_spaces_requests() {
         "{requests} requests with 100 ms think time"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rlt_baselines_work_through_srelab_load() {
+    let server = TestServer::start(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_str().unwrap();
+    let args = [
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "-n",
+        "50",
+        "-q",
+        "-o",
+        "json",
+        "--baseline-dir",
+        base,
+    ];
+    let run = run_load(&[&args[..], &["--save-baseline", "first"]].concat()).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(dir.path().join("first.json").exists());
+    let run = run_load(&[&args[..], &["--baseline", "first"]].concat()).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let report = run.json();
+    assert!(
+        report["comparison"].is_object(),
+        "rlt's comparison beside srelab's section: {report:#}"
+    );
+    assert!(report["srelab"]["phases"]["steady"].is_object());
+}
