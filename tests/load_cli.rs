@@ -353,3 +353,47 @@ async fn rlt_baselines_work_through_srelab_load() {
     );
     assert!(report["srelab"]["phases"]["steady"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrivals_it_cannot_send_make_the_run_untrustworthy() {
+    let server = TestServer::start(200).await;
+    let child = spawn_load(&[
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "-r",
+        "200",
+        "-c",
+        "2",
+        "-d",
+        "2s",
+        "-q",
+        "-o",
+        "json",
+    ]);
+    // After the probe, the server stops answering: both workers hang and
+    // the schedule runs on without them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.stall(true);
+    let run = finish(child, Duration::from_secs(20)).await;
+    server.stall(false);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let report = run.srelab();
+    assert_eq!(report["trustworthy"], false, "{report:#}");
+    let monitor = &report["monitor"];
+    assert!(num(monitor, "dropped_arrivals") >= 250.0, "{monitor:#}");
+    assert_eq!(num(monitor, "interrupted"), 2.0, "{monitor:#}");
+    assert!(
+        monitor["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("never sent"),
+        "{monitor:#}"
+    );
+    assert!(
+        run.stderr.contains("warning: not trustworthy: "),
+        "{}",
+        run.stderr
+    );
+}
