@@ -119,25 +119,15 @@ impl BenchSuite for Suite {
 
     async fn bench(&mut self, w: &mut Worker, info: &IterInfo) -> Result<IterReport> {
         let shared = &*self.shared;
-        let warmup = shared.calls.fetch_add(1, Ordering::Relaxed) < shared.config.warmup;
-        let (due, phase) = if warmup {
+        let cfg = &shared.config;
+        // rlt runs exactly `warmup` calls before the main phase starts.
+        let warmup = cfg.warmup > 0 && shared.calls.fetch_add(1, Ordering::Relaxed) < cfg.warmup;
+        let (from, phase) = if warmup {
             (Instant::now(), Phase::Warmup)
         } else {
             self.wait_turn(w, info.runner_seq).await
         };
-        let k = info.runner_seq;
-        let cfg = &shared.config;
-        let target = (k % cfg.targets.len() as u64) as usize;
-        let draw = mix64(
-            cfg.seed ^ k.wrapping_mul(0xA24B_AED4_963E_E407) ^ u64::from(phase == Phase::Warmup),
-        );
-        let kind = cfg.mix.pick(draw);
-        let recalled = if kind == Kind::Get {
-            shared.recall(target, mix64(draw))
-        } else {
-            None
-        };
-        let plan = check::plan(kind, k, cfg.work_ms, recalled);
+        let (target, plan) = self.plan(info.runner_seq, phase);
         let req = client::request(
             &cfg.targets[target],
             plan.kind.method(),
@@ -150,7 +140,7 @@ impl BenchSuite for Suite {
         let answer = conn
             .exchange(&cfg.targets[target], req, cfg.request_timeout)
             .await;
-        let latency = due.elapsed();
+        let latency = from.elapsed();
         in_flight.1 = true;
         let (outcome, status) = match &answer {
             Ok(a) => {
@@ -174,6 +164,21 @@ impl BenchSuite for Suite {
 }
 
 impl Suite {
+    /// Request `k`: its target (round robin) and what to send (by seed and `k`).
+    fn plan(&self, k: u64, phase: Phase) -> (usize, check::Plan) {
+        let shared = &*self.shared;
+        let cfg = &shared.config;
+        let target = (k % cfg.targets.len() as u64) as usize;
+        let salt = u64::from(phase == Phase::Warmup);
+        let draw = mix64(cfg.seed ^ k.wrapping_mul(0xA24B_AED4_963E_E407) ^ salt);
+        let kind = cfg.mix.pick(draw);
+        let recalled = match kind {
+            Kind::Get => shared.recall(target, mix64(draw)),
+            _ => None,
+        };
+        (target, check::plan(kind, k, cfg.work_ms, recalled))
+    }
+
     /// Waits until request `k` is due; returns when its latency starts and its phase.
     async fn wait_turn(&self, w: &mut Worker, k: u64) -> (Instant, Phase) {
         let shared = &*self.shared;
