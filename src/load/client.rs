@@ -70,7 +70,8 @@ impl Conn {
         req: Request<Full<Bytes>>,
     ) -> Result<Answer, ClientError> {
         if self.link.is_none() {
-            self.link = Some(dial(target).await?);
+            // Boxed: the rare dial keeps its state out of every request's future.
+            self.link = Some(Box::pin(dial(target)).await?);
         }
         let (result, ended) = {
             let (sender, conn) = self.link.as_mut().expect("dialled above");
