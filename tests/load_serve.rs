@@ -3,23 +3,26 @@
 //! a slow route and pass on a healthy one; a stopped server shows in the
 //! open model's percentiles.
 
+mod common;
 mod load_support;
 
 use std::time::Duration;
 
-use load_support::{Serve, finish, http_get, num, run_load, server_count, spawn_load};
+use common::spawn_serve;
+use load_support::{finish, http_get, num, run_load, server_count, spawn_load};
+use nix::sys::signal::Signal;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_match_the_servers_and_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("srelab.db");
-    let a = Serve::start(&db, &[]).await;
-    let b = Serve::start(&db, &[]).await;
+    let a = spawn_serve(&db, &[]);
+    let b = spawn_serve(&db, &[]);
     let run = run_load(&[
         "--target",
-        &a.url,
+        &a.base_url,
         "--target",
-        &b.url,
+        &b.base_url,
         "--mix",
         "list=3,create=2,get=2,work=1",
         "--work-ms",
@@ -42,12 +45,12 @@ async fn counts_match_the_servers_and_the_database() {
     assert_eq!(run.code, Some(0), "{run:?}");
     let report = run.srelab();
     assert_eq!(report["seed"], 7);
-    assert_eq!(report["targets"][1], b.url.as_str());
+    assert_eq!(report["targets"][1], b.base_url.as_str());
     assert_eq!(num(&report, "phases.steady.requests"), 400.0, "{report:#}");
 
     let mut created = 0;
     for (i, server) in [&a, &b].into_iter().enumerate() {
-        let scrape = http_get(&format!("{}/metrics", server.url)).await;
+        let scrape = http_get(&format!("{}/metrics", server.base_url)).await;
         let mut routes_seen = 0;
         for route in report["phases"]["steady"]["targets"][i]["routes"]
             .as_array()
@@ -64,7 +67,7 @@ async fn counts_match_the_servers_and_the_database() {
                     server,
                     n.as_u64().unwrap() + warmup,
                     "{method} {path} {status} on {}",
-                    a.url
+                    a.base_url
                 );
                 routes_seen += 1;
             }
@@ -106,10 +109,10 @@ fn warmup_count(report: &serde_json::Value, target: usize, kind: &str, status: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Serve::start(&dir.path().join("srelab.db"), &[]).await;
+    let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
     let common = [
         "--target",
-        &server.url,
+        &server.base_url,
         "-c",
         "2",
         "-n",
@@ -156,10 +159,10 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_shows_in_the_open_models_percentiles() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Serve::start(&dir.path().join("srelab.db"), &[]).await;
+    let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
     let child = spawn_load(&[
         "--target",
-        &server.url,
+        &server.base_url,
         "--mix",
         "list=1",
         "-r",
@@ -173,9 +176,9 @@ async fn a_stopped_server_shows_in_the_open_models_percentiles() {
         "json",
     ]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    nix::sys::signal::kill(server.pid(), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    server.guard.signal(Signal::SIGSTOP);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    nix::sys::signal::kill(server.pid(), nix::sys::signal::Signal::SIGCONT).unwrap();
+    server.guard.signal(Signal::SIGCONT);
     let run = finish(child, Duration::from_secs(20)).await;
     assert_eq!(run.code, Some(0), "{run:?}");
     let steady = run.srelab()["phases"]["steady"].clone();

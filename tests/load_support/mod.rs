@@ -153,62 +153,6 @@ pub fn num(v: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number at {path} in {v:#}"))
 }
 
-/// A real `srelab serve` on 127.0.0.1:0; SIGTERM, wait, then kill on drop.
-pub struct Serve {
-    pub url: String,
-    child: tokio::process::Child,
-}
-
-impl Serve {
-    pub async fn start(db: &std::path::Path, extra: &[&str]) -> Serve {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_srelab"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn srelab serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("srelab serve printed no startup line in 20 s")
-            .unwrap()
-            .expect("srelab serve exited before listening");
-        let url = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("startup line: {line}"));
-        Serve {
-            url: url.to_string(),
-            child,
-        }
-    }
-
-    pub fn pid(&self) -> nix::unistd::Pid {
-        nix::unistd::Pid::from_raw(self.child.id().expect("running") as i32)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(id) = self.child.id() {
-            let pid = nix::unistd::Pid::from_raw(id as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            for _ in 0..50 {
-                if matches!(self.child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = self.child.start_kill();
-        }
-    }
-}
-
 /// `GET url` on a fresh connection; the body as text.
 pub async fn http_get(url: &str) -> String {
     use http_body_util::BodyExt;
