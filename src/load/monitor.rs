@@ -201,3 +201,37 @@ pub struct SelfReport {
     pub cpu_saturated_samples: u64,
     pub cpu_max_ratio: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsent_arrivals_and_timer_lag_make_the_run_untrustworthy() {
+        let m = Monitor::default();
+        m.started.store(990, Ordering::Relaxed);
+        m.arrival(Duration::from_micros(800), true);
+        m.arrival(Duration::from_millis(50), false);
+        let ok = m.verdict(Some(1000), 4);
+        assert!(ok.trustworthy, "{:?}", ok.warnings);
+        assert_eq!((ok.dropped_arrivals, ok.late_arrivals), (Some(10), 1));
+
+        let bad = m.verdict(Some(1100), 4);
+        assert!(!bad.trustworthy);
+        assert!(
+            bad.warnings[0].contains("110 of 1100"),
+            "{:?}",
+            bad.warnings
+        );
+
+        for _ in 0..10 {
+            m.arrival(Duration::from_millis(30), true);
+        }
+        let late = m.verdict(Some(1000), 4);
+        assert!(
+            late.warnings[0].contains("timer lag"),
+            "{:?}",
+            late.warnings
+        );
+    }
+}
