@@ -393,3 +393,36 @@ async fn arrivals_it_cannot_send_make_the_run_untrustworthy() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_are_transport_errors_not_unexpected_answers() {
+    let server = TestServer::start(200).await;
+    let child = spawn_load(&[
+        "--target",
+        &server.url,
+        "--mix",
+        "health=1",
+        "-c",
+        "2",
+        "-d",
+        "1500ms",
+        "--request-timeout",
+        "200ms",
+        "-q",
+        "-o",
+        "json",
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stall(true);
+    let run = finish(child, Duration::from_secs(20)).await;
+    server.stall(false);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let report = run.json();
+    let steady = &report["srelab"]["phases"]["steady"];
+    assert!(num(steady, "transport_errors") >= 2.0, "{steady:#}");
+    assert_eq!(num(steady, "unexpected"), 0.0, "{steady:#}");
+    assert!(
+        report["errors"]["timeout"].as_u64().unwrap() >= 2,
+        "rlt's error table: {report:#}"
+    );
+}

@@ -129,6 +129,10 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
         "200",
         "--max-p99",
         "/api/work=50ms",
+        "--max-p99",
+        "150ms",
+        "--max-p99",
+        "list=5s",
     ];
     let run = run_load(&[&common[..], &slow].concat()).await;
     assert_eq!(run.code, Some(1), "{run:?}");
@@ -139,6 +143,18 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
         run.stderr
     );
     assert!(line.contains("> 50.00ms"), "{line}");
+    let overall = run.stderr.lines().nth(1).unwrap_or_default();
+    assert!(
+        overall.starts_with("gate max-p99 breached: p99 2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().count(),
+        2,
+        "the list gate passed: {}",
+        run.stderr
+    );
 
     let healthy = [
         "--mix",
