@@ -5,11 +5,7 @@
 //! one lock nor each hold their own histograms. The report merges the
 //! shards once, at the end.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Mutex,
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 
 use hdrhistogram::Histogram;
 
@@ -103,21 +99,38 @@ pub struct Sample {
 
 /// The shared, sharded statistics of a run.
 pub struct Stats {
-    shards: Vec<Mutex<HashMap<Key, Cell>>>,
+    targets: usize,
+    /// Each shard is a dense table indexed by [`Stats::slot`].
+    shards: Vec<Mutex<Vec<Option<Cell>>>>,
 }
 
 impl Stats {
-    pub fn new(shards: usize) -> Self {
+    pub fn new(shards: usize, targets: usize) -> Self {
+        let slots = Phase::ALL.len() * targets * Kind::ALL.len();
         Stats {
-            shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
+            targets,
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(vec![None; slots]))
+                .collect(),
         }
+    }
+
+    fn slot(&self, (phase, target, kind): Key) -> usize {
+        (phase as usize * self.targets + target) * Kind::ALL.len() + kind.index()
+    }
+
+    fn key(&self, slot: usize) -> Key {
+        let kind = Kind::ALL[slot % Kind::ALL.len()];
+        let rest = slot / Kind::ALL.len();
+        (Phase::ALL[rest / self.targets], rest % self.targets, kind)
     }
 
     /// Records a request finished by `worker`.
     pub fn record(&self, worker: u32, s: Sample) {
+        let slot = self.slot(s.key);
         let shard = &self.shards[worker as usize % self.shards.len()];
         let mut cells = shard.lock().unwrap_or_else(|e| e.into_inner());
-        let cell = cells.entry(s.key).or_default();
+        let cell = cells[slot].get_or_insert_with(Cell::default);
         record_micros(&mut cell.latency, s.latency);
         cell.outcomes[s.outcome.index()] += 1;
         if let Some(status) = s.status {
@@ -130,10 +143,42 @@ impl Stats {
         let mut out: BTreeMap<Key, Cell> = BTreeMap::new();
         for shard in &self.shards {
             let cells = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (key, cell) in cells.iter() {
-                out.entry(*key).or_default().merge(cell);
+            for (slot, cell) in cells.iter().enumerate() {
+                if let Some(cell) = cell {
+                    out.entry(self.key(slot)).or_default().merge(cell);
+                }
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_map_back_to_keys() {
+        let stats = Stats::new(2, 3);
+        for phase in Phase::ALL {
+            for target in 0..3 {
+                for kind in Kind::ALL {
+                    let key = (phase, target, kind);
+                    assert_eq!(stats.key(stats.slot(key)), key);
+                }
+            }
+        }
+        let sample = || Sample {
+            key: (Phase::Steady, 2, Kind::Get),
+            outcome: Outcome::Ok,
+            status: Some(200),
+            latency: Duration::from_millis(3),
+        };
+        stats.record(0, sample());
+        stats.record(1, sample());
+        let merged = stats.merged();
+        let cell = &merged[&(Phase::Steady, 2, Kind::Get)];
+        assert_eq!((cell.requests(), cell.statuses[&200]), (2, 2));
+        assert_eq!(merged.len(), 1);
     }
 }

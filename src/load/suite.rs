@@ -41,7 +41,7 @@ impl Shared {
     pub fn new(config: Config, monitor: Arc<Monitor>, metrics: Arc<LoadMetrics>) -> Self {
         let shards = std::thread::available_parallelism().map_or(1, |n| n.get()) * 2;
         Shared {
-            stats: Stats::new(shards),
+            stats: Stats::new(shards, config.targets.len()),
             created: config.targets.iter().map(|_| Mutex::default()).collect(),
             config,
             monitor,
