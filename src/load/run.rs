@@ -35,16 +35,18 @@ pub fn check_flags(args: &Args) -> Result<(), String> {
 /// Runs the load and returns the exit code.
 pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     probe::reachable(&config.targets, config.request_timeout).await?;
-    let metrics = Arc::new(LoadMetrics::new(&config.targets)?);
-    let server = match args.load.metrics_listen {
+    // Without an endpoint nobody reads the metrics: the workers skip them.
+    let (metrics, server) = match args.load.metrics_listen {
         Some(addr) => {
+            let metrics = Arc::new(LoadMetrics::new(&config.targets)?);
             let listener = metrics::bind(addr)
                 .await
                 .with_context(|| format!("--metrics-listen {addr}"))?;
             eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
-            Some(metrics.serve(listener))
+            let server = metrics.serve(listener);
+            (Some(metrics), Some(server))
         }
-        None => None,
+        None => (None, None),
     };
     let monitor = Arc::new(Monitor::default());
     let sampler = monitor.spawn_cpu_sampler();

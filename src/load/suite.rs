@@ -30,7 +30,8 @@ pub struct Shared {
     pub config: Config,
     pub stats: Stats,
     pub monitor: Arc<Monitor>,
-    pub metrics: Arc<LoadMetrics>,
+    /// The tool's own metrics, when `--metrics-listen` serves them.
+    pub metrics: Option<Arc<LoadMetrics>>,
     /// When the main phase began (after warm-up).
     pub start: OnceLock<Instant>,
     calls: std::sync::atomic::AtomicU64,
@@ -38,7 +39,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, monitor: Arc<Monitor>, metrics: Arc<LoadMetrics>) -> Self {
+    pub fn new(config: Config, monitor: Arc<Monitor>, metrics: Option<Arc<LoadMetrics>>) -> Self {
         let shards = std::thread::available_parallelism().map_or(1, |n| n.get()) * 2;
         Shared {
             stats: Stats::new(shards, config.targets.len()),
@@ -192,7 +193,9 @@ impl Suite {
                 let now = Instant::now();
                 let lag = now.duration_since(due);
                 shared.monitor.arrival(lag, slept);
-                shared.metrics.schedule_lag.set(lag.as_secs_f64());
+                if let Some(m) = &shared.metrics {
+                    m.schedule_lag.set(lag.as_secs_f64());
+                }
                 // A worker that waited for the due time and woke late was
                 // held up by the tool's own timer (about 1 ms), not by the
                 // server: its latency counts from the send. A worker still
@@ -232,8 +235,10 @@ impl Suite {
         latency: Duration,
     ) {
         let shared = &*self.shared;
-        if key.0 != Phase::Warmup {
-            let handles = &shared.metrics.handles[key.1][key.2.index()];
+        if let Some(metrics) = &shared.metrics
+            && key.0 != Phase::Warmup
+        {
+            let handles = &metrics.handles[key.1][key.2.index()];
             handles.outcomes[outcome.index()].inc();
             handles.duration.observe(latency.as_secs_f64());
         }
