@@ -147,6 +147,18 @@ impl Prometheus {
     }
 }
 
+/// The HTTP status of a GET of `url`, or `None` when it cannot be fetched.
+pub async fn get_status(url: &str) -> Option<u16> {
+    let uri: http::Uri = url.parse().ok()?;
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, client.get(uri))
+        .await
+        .ok()?
+        .ok()?;
+    Some(resp.status().as_u16())
+}
+
 /// Percent-encodes a query parameter value (everything but unreserved characters).
 pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
