@@ -34,7 +34,7 @@ pub async fn run(cfg: &Config) -> Report {
     let mut report = Report::new(cfg);
     loop {
         round(&prom, cfg, &mut report).await;
-        if report.problems().is_empty() || Instant::now() + RETRY_EVERY > deadline {
+        if report.settled() || Instant::now() + RETRY_EVERY > deadline {
             return report;
         }
         tokio::time::sleep(RETRY_EVERY).await;

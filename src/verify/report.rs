@@ -146,6 +146,16 @@ impl Report {
         out
     }
 
+    /// Whether another round cannot change the verdict: every signal is
+    /// present and no query outcome may still change (a rejected query stays
+    /// rejected).
+    pub fn settled(&self) -> bool {
+        self.unreachable.is_none()
+            && self.instances.len() >= self.min_instances
+            && self.signals.iter().all(|s| s.ok(&self.instances))
+            && !self.queries.iter().any(|q| q.outcome.retry())
+    }
+
     /// Whether every check passed.
     pub fn ok(&self) -> bool {
         self.problems().is_empty()
