@@ -61,7 +61,10 @@ async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
         Err(_) => BTreeSet::new(),
     };
     let optional = &cfg.spec.dashboards.optional_metrics;
-    for r in report.queries.iter_mut().filter(|r| r.outcome.retry()) {
+    // Skipped panels are asked again while anything else is pending: their
+    // data may just be late. They never hold the verdict back.
+    let again = |o: &QueryOutcome| o.retry() || matches!(o, QueryOutcome::Skipped { .. });
+    for r in report.queries.iter_mut().filter(|r| again(&r.outcome)) {
         r.outcome = match r.kind {
             QueryKind::Panel => check_panel(prom, &r.exprs, &scraped_jobs, optional).await,
             QueryKind::Rule => check_rule(prom, &r.exprs[0]).await,
