@@ -141,3 +141,65 @@ fn sigterm_stops_every_child_and_keeps_the_database() {
     assert_nothing_left(&state);
     assert!(state.join("srelab.db").exists(), "the database stays");
 }
+
+/// Starts `srelab lab` (interactive) and waits for its "is up" line.
+fn start_lab(state: &Path, extra: &[&str]) -> ChildGuard {
+    let mut child = lab(state)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = ChildGuard(child);
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    assert!(first.starts_with("srelab lab is up"), "{first}");
+    guard
+}
+
+#[test]
+fn sigint_during_check_stops_everything_and_fails() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let child = lab(&state)
+        .args(["--check", "--duration", "30s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = ChildGuard(child);
+    let stdout = guard.0.stdout.take().unwrap();
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    assert!(first.starts_with("lab: every scrape target up"), "{first}");
+    guard.signal(Signal::SIGINT);
+    let status = guard
+        .wait(Duration::from_secs(30))
+        .expect("the check stops on SIGINT");
+    assert_eq!(status.code(), Some(1), "an interrupted check is no pass");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut guard.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert_nothing_left(&state);
+}
+
+#[test]
+fn children_stop_even_when_the_lab_is_killed() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut guard = start_lab(&state, &[]);
+    guard.signal(Signal::SIGKILL);
+    guard
+        .wait(Duration::from_secs(5))
+        .expect("SIGKILL ends the lab");
+    // The kernel sends each child SIGTERM (PR_SET_PDEATHSIG); give them their grace.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::panic::catch_unwind(|| assert_nothing_left(&state)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "children outlived the lab"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

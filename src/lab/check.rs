@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::defaults::JOB;
+use super::output::{esay, say};
 use super::process;
 use super::run::{STARTUP_LIMIT, Signals};
 use super::stack::{Lab, Plan, instance_name};
@@ -57,9 +58,9 @@ pub async fn run(plan: Plan, opts: Options) -> anyhow::Result<ExitCode> {
         name = signals.recv() => v.problems.push(format!("interrupted by {name}")),
     }
     let peaks = lab.shutdown();
-    print!("{}", render(&v, started.elapsed(), &peaks));
+    say(render(&v, started.elapsed(), &peaks).trim_end());
     for p in &v.problems {
-        eprintln!("check: {p}");
+        esay(format_args!("check: {p}"));
     }
     Ok(if v.problems.is_empty() {
         ExitCode::SUCCESS
@@ -77,11 +78,11 @@ async fn steps(
     lab.start()?;
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     v.targets_up = Some(started.elapsed());
-    println!(
+    say(format_args!(
         "lab: every scrape target up after {:.1}s; load for {}",
         started.elapsed().as_secs_f64(),
         humantime::format_duration(opts.duration)
-    );
+    ));
     lab.start_load(opts.duration, false)?;
     lab.wait_targets(true, Duration::from_secs(30)).await?;
     let cfg = verify::Config::from_sources(
@@ -95,7 +96,7 @@ async fn steps(
     )?;
     let t = Instant::now();
     let report = verify::check::run(&cfg).await;
-    print!("{}", report.table());
+    say(report.table().trim_end());
     v.verify = Some((report.ok(), t.elapsed()));
     v.problems.extend(report.problems());
     let load = lab.wait_load(opts.duration + Duration::from_secs(30)).await;
@@ -117,7 +118,10 @@ async fn steps(
 /// restarts it until it is up and the alert resolved.
 async fn fault(lab: &mut Lab, v: &mut Verdict) -> anyhow::Result<()> {
     let victim = lab.plan.instance_addr(0).to_string();
-    println!("fault: stopping {} ({victim})", instance_name(0));
+    say(format_args!(
+        "fault: stopping {} ({victim})",
+        instance_name(0)
+    ));
     lab.stop_instance(0);
     let t = Instant::now();
     let firing = format!(
@@ -128,10 +132,10 @@ async fn fault(lab: &mut Lab, v: &mut Verdict) -> anyhow::Result<()> {
         return Ok(());
     }
     v.alert_fired = Some((victim.clone(), t.elapsed()));
-    println!(
+    say(format_args!(
         "fault: {INSTANCE_DOWN_ALERT} firing after {:.1}s; restarting",
         t.elapsed().as_secs_f64()
-    );
+    ));
     lab.restart_instance(0)?;
     let t = Instant::now();
     let recovered = format!(
@@ -139,10 +143,10 @@ async fn fault(lab: &mut Lab, v: &mut Verdict) -> anyhow::Result<()> {
     );
     if wait_for_data(lab, &recovered, FAULT_LIMIT).await {
         v.recovered = Some(t.elapsed());
-        println!(
+        say(format_args!(
             "fault: {victim} up and the alert resolved after {:.1}s",
             t.elapsed().as_secs_f64()
-        );
+        ));
     } else {
         v.problems.push(format!(
             "{victim} did not recover (up and alert resolved) within {FAULT_LIMIT:?}"

@@ -5,7 +5,7 @@
 //!
 //! - [`defaults`]: ports and names shared with the NixOS modules.
 //! - [`binaries`], [`ports`], [`state`]: finding programs, checking ports,
-//!   the state directory.
+//!   the state directory; [`output`]: progress on stdout.
 //! - [`process`]: children owned by guards that stop them.
 //! - [`prometheus`], [`grafana`]: their generated configuration.
 //! - [`stack`]: the running lab; [`run`]: the interactive lab;
@@ -16,6 +16,7 @@ pub mod check;
 pub mod defaults;
 pub mod error;
 pub mod grafana;
+pub mod output;
 pub mod ports;
 pub mod process;
 pub mod prometheus;

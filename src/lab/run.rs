@@ -9,6 +9,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 
 use super::grafana;
+use super::output::{esay, say};
 use super::stack::{Lab, Plan, instance_name};
 
 /// How long the lab waits for every scrape target at start-up.
@@ -46,15 +47,15 @@ pub async fn run(plan: Plan, load: Option<Duration>) -> anyhow::Result<ExitCode>
     let result = tokio::select! {
         r = interactive(&mut lab, load, started) => r,
         name = signals.recv() => {
-            eprintln!("{name}: stopping the lab");
+            esay(format_args!("{name}: stopping the lab"));
             Ok(ExitCode::SUCCESS)
         }
     };
     lab.shutdown();
-    eprintln!(
+    esay(format_args!(
         "lab stopped; the database stays at {}",
         lab.state.db().display()
-    );
+    ));
     result
 }
 
@@ -67,12 +68,14 @@ async fn interactive(
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     let up_after = started.elapsed();
     let grafana_ok = lab.grafana_healthy(Duration::from_secs(60)).await;
-    print!("{}", summary(lab, up_after, grafana_ok));
+    say(summary(lab, up_after, grafana_ok).trim_end());
     if let Some(duration) = load {
         lab.start_load(duration, true)?;
         let status = lab.wait_load(duration + Duration::from_secs(60)).await;
         let status = status.map_or("not started".into(), |s| s.to_string());
-        println!("load finished ({status}); Ctrl-C stops the lab");
+        say(format_args!(
+            "load finished ({status}); Ctrl-C stops the lab"
+        ));
     }
     loop {
         lab.check_children()?;
