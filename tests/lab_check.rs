@@ -203,3 +203,42 @@ fn children_stop_even_when_the_lab_is_killed() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn load_runs_in_the_foreground_then_the_lab_waits() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut child = lab(&state)
+        .args(["--load", "2s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut guard = ChildGuard(child);
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("load finished"))
+        .collect();
+    assert!(lines[0].starts_with("srelab lab is up"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("POST /api/items")),
+        "the load tool's report: {lines:?}"
+    );
+    assert!(
+        guard.0.try_wait().unwrap().is_none(),
+        "the lab keeps running after the load"
+    );
+    let load = std::fs::read_to_string(state.join("pids")).unwrap();
+    assert!(load.lines().any(|l| l.ends_with(" load")), "{load}");
+    guard.signal(Signal::SIGTERM);
+    assert!(
+        guard
+            .wait(Duration::from_secs(30))
+            .expect("stops")
+            .success()
+    );
+    assert_nothing_left(&state);
+}
