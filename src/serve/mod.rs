@@ -1,14 +1,71 @@
-//! Placeholder for `srelab serve`; see the issue that builds it.
+//! `srelab serve`: the instrumented HTTP API.
+//!
+//! # Layout
+//!
+//! - [`config`]: the command line (`Args`) and the validated [`config::Config`].
+//! - [`server`]: the accept loop over an already-bound listener, HTTP/1.1 and
+//!   h2c, graceful shutdown.
+//! - [`app`]: the shared state and the per-request wrapper (routing, RED
+//!   metrics, panic containment).
+//! - [`routes`]: method + path to a route template.
+//! - [`items`], [`work`], [`probes`]: the handlers.
+//! - [`http`]: request reading and response building; [`errors`]: the one
+//!   mapping from errors to status codes and JSON.
+//! - [`metrics`], [`host`]: the Prometheus registry, host USE gauges.
+//! - [`store`]: the SQLite store (writer with group commit, reader pool).
 
+pub mod app;
+pub mod config;
+pub mod errors;
+pub mod host;
+pub mod http;
+pub mod items;
+pub mod logging;
 pub mod metrics;
+pub mod panic;
+pub mod probes;
+pub mod routes;
+pub mod server;
+pub mod store;
+pub mod work;
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-/// Arguments of `srelab serve`.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context;
 
-/// Runs `srelab serve`.
-pub fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("srelab serve is not built yet")
+pub use config::Args;
+
+/// Runs `srelab serve` until SIGTERM or SIGINT.
+pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let config = config::Config::from_args(args)?;
+    logging::init(config.log_format);
+    let std_listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let metrics = metrics::Metrics::new(&config)?;
+    let store = store::Store::open(&config.store, metrics.db.clone())
+        .with_context(|| format!("cannot open database {}", config.store.path.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("srelab-serve")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let app = Arc::new(app::App::new(config, metrics, store));
+        if let Some(host) = app.metrics.host.clone() {
+            tokio::spawn(host::run(host));
+        }
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on http://{addr}")?;
+        stdout.flush()?;
+        drop(stdout);
+        tracing::info!(%addr, "listening");
+        server::run(listener, app, server::shutdown_signal()).await
+    })?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,139 @@
+//! The state shared by every connection, and the per-request wrapper
+//! around the handlers: routing, method check, RED metrics, panic
+//! containment.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, Request};
+use hyper::body::Incoming;
+use prometheus::IntGauge;
+
+use super::config::Config;
+use super::errors::ApiError;
+use super::http::{self as h, Response};
+use super::metrics::Metrics;
+use super::routes::{self, Route};
+use super::store::Store;
+use super::{items, panic, probes, work};
+
+/// Longest accepted request target (path and query); longer gets 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The state of one service instance.
+pub struct App {
+    pub config: Config,
+    pub metrics: Metrics,
+    pub store: Store,
+}
+
+impl App {
+    /// Bundles the parts of a running instance.
+    pub fn new(config: Config, metrics: Metrics, store: Store) -> App {
+        App {
+            config,
+            metrics,
+            store,
+        }
+    }
+
+    /// Answers one request; never fails and never unwinds.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+        let start = Instant::now();
+        let (route, id) = routes::resolve(req.uri().path(), self.config.debug_panic_route);
+        let id = id.map(parse_id);
+        if !self.config.request_metrics {
+            return self.answer(route, id, req).await;
+        }
+        let method = req.method().clone();
+        let _in_flight = InFlight::enter(&self.metrics.http.in_flight);
+        let response = self.answer(route, id, req).await;
+        self.metrics
+            .http
+            .observe(&method, route, response.status(), start.elapsed());
+        response
+    }
+
+    async fn answer(
+        &self,
+        route: Route,
+        id: Option<Result<i64, ApiError>>,
+        req: Request<Incoming>,
+    ) -> Response {
+        match panic::catch_unwind_future(self.dispatch(route, id, req)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => h::error(&err),
+            Err(payload) => {
+                tracing::error!(
+                    route = route.template(),
+                    panic = panic::message(&payload),
+                    "handler panicked"
+                );
+                h::error(&ApiError::Internal)
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        route: Route,
+        id: Option<Result<i64, ApiError>>,
+        req: Request<Incoming>,
+    ) -> Result<Response, ApiError> {
+        let uri_len = req.uri().path().len() + req.uri().query().map_or(0, str::len);
+        if uri_len > MAX_URI_BYTES {
+            return Err(ApiError::UriTooLong {
+                limit: MAX_URI_BYTES,
+            });
+        }
+        if !route.allows(req.method()) {
+            return Err(ApiError::MethodNotAllowed {
+                method: h::truncate(req.method().as_str(), 32).to_owned(),
+                allow: route.allow(),
+            });
+        }
+        let query = req.uri().query();
+        match route {
+            Route::Items if req.method() == Method::POST => {
+                items::create(&self.store, req, self.config.max_body_bytes).await
+            }
+            Route::Items => items::list(&self.store, query).await,
+            Route::Item => items::get(&self.store, id.unwrap_or(Err(ApiError::Internal))?).await,
+            Route::Work => work::run(query).await,
+            Route::Healthz => Ok(probes::healthz()),
+            Route::Readyz => probes::readyz(&self.store).await,
+            Route::Metrics => Ok(probes::metrics(&self.metrics)),
+            Route::DebugPanic => panic!("the /debug/panic route panics on purpose"),
+            Route::Unmatched => Err(ApiError::NoRoute(
+                h::truncate(req.uri().path(), 100).to_owned(),
+            )),
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::MalformedRequest(format!(
+            "item id must be a positive integer, got {:?}",
+            h::truncate(raw, 40)
+        ))),
+    }
+}
+
+/// Counts a request in `http_requests_in_flight` until dropped, also when
+/// the client goes away and the handler future is dropped.
+struct InFlight<'a>(&'a IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a IntGauge) -> InFlight<'a> {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

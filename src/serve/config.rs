@@ -1,0 +1,173 @@
+//! The command line of `srelab serve` and the validated configuration built
+//! from it. Every flag can also be set from an environment variable, for
+//! systemd units.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+/// Arguments of `srelab serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Address to listen on (IP:PORT); port 0 picks a free port. The bound
+    /// address is printed on stdout as `listening on http://IP:PORT`.
+    #[arg(long, env = "SRELAB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file, created if missing. Several instances may share
+    /// one file.
+    #[arg(long, env = "SRELAB_DB", default_value = "srelab.db")]
+    pub db: PathBuf,
+
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[arg(long, env = "SRELAB_MAX_BODY_BYTES", default_value_t = 65536)]
+    pub max_body_bytes: usize,
+
+    /// Log format on stderr: `text` for terminals, `json` lines for Loki.
+    #[arg(long, env = "SRELAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// SQLite `synchronous` mode: `full` makes every 201 durable across power
+    /// loss; `normal` only across process crashes.
+    #[arg(long, env = "SRELAB_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Full)]
+    pub synchronous: Synchronous,
+
+    /// How long a database operation may wait for a lock held by another
+    /// instance before the request fails with 503.
+    #[arg(long, env = "SRELAB_BUSY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub busy_timeout: Duration,
+
+    /// Most writes committed together in one transaction (group commit).
+    #[arg(long, env = "SRELAB_BATCH_MAX", default_value_t = 256)]
+    pub batch_max: usize,
+
+    /// How long the writer waits for more writes before committing a batch
+    /// that is not full; 0 commits whatever is queued at once.
+    #[arg(long, env = "SRELAB_BATCH_WAIT", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub batch_wait: Duration,
+
+    /// Number of read-only database connections, each on its own thread.
+    #[arg(long, env = "SRELAB_READERS", default_value_t = 4)]
+    pub readers: usize,
+
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
+    #[arg(long, env = "SRELAB_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Connections that do not send complete request headers within this
+    /// time are closed (protection against slow clients).
+    #[arg(long, env = "SRELAB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Do not export the srelab_host_* gauges (host CPU, memory, pressure).
+    #[arg(long, env = "SRELAB_NO_HOST_METRICS")]
+    pub no_host_metrics: bool,
+
+    /// Benchmarking only: do not record per-request metrics, to measure their cost.
+    #[arg(long, env = "SRELAB_NO_METRICS", hide = true)]
+    pub no_metrics: bool,
+
+    /// Testing only: serve `GET /debug/panic`, a handler that panics.
+    #[arg(long, env = "SRELAB_DEBUG_PANIC_ROUTE", hide = true)]
+    pub debug_panic_route: bool,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// SQLite `synchronous` setting for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Synchronous {
+    /// fsync the WAL at every commit: durable across power loss.
+    Full,
+    /// fsync at checkpoints only: durable across process crashes.
+    Normal,
+}
+
+/// Configuration errors, reported as one line by `main`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--{flag} must be at least {min}, got {value}")]
+    TooSmall {
+        flag: &'static str,
+        min: u64,
+        value: u64,
+    },
+    #[error("--{flag} must be at most {max}, got {value}")]
+    TooLarge {
+        flag: &'static str,
+        max: u64,
+        value: u64,
+    },
+}
+
+/// The store's part of the configuration.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    pub busy_timeout: Duration,
+    pub batch_max: usize,
+    pub batch_wait: Duration,
+    pub readers: usize,
+}
+
+/// The validated configuration of one service instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    pub shutdown_grace: Duration,
+    pub header_read_timeout: Duration,
+    pub host_metrics: bool,
+    pub request_metrics: bool,
+    pub debug_panic_route: bool,
+}
+
+impl Config {
+    /// Validates the command line.
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        check_range("max-body-bytes", args.max_body_bytes, 1, 64 << 20)?;
+        check_range("batch-max", args.batch_max, 1, 100_000)?;
+        check_range("readers", args.readers, 1, 256)?;
+        Ok(Config {
+            listen: args.listen,
+            store: StoreConfig {
+                path: args.db,
+                synchronous: args.synchronous,
+                busy_timeout: args.busy_timeout,
+                batch_max: args.batch_max,
+                batch_wait: args.batch_wait,
+                readers: args.readers,
+            },
+            max_body_bytes: args.max_body_bytes,
+            log_format: args.log_format,
+            shutdown_grace: args.shutdown_grace,
+            header_read_timeout: args.header_read_timeout,
+            host_metrics: !args.no_host_metrics,
+            request_metrics: !args.no_metrics,
+            debug_panic_route: args.debug_panic_route,
+        })
+    }
+}
+
+fn check_range(flag: &'static str, value: usize, min: u64, max: u64) -> Result<(), ConfigError> {
+    let value = value as u64;
+    if value < min {
+        return Err(ConfigError::TooSmall { flag, min, value });
+    }
+    if value > max {
+        return Err(ConfigError::TooLarge { flag, max, value });
+    }
+    Ok(())
+}

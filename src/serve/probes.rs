@@ -1,0 +1,31 @@
+//! Health, readiness and metrics endpoints.
+
+use http::StatusCode;
+use http::header::HeaderValue;
+use serde_json::json;
+
+use super::errors::ApiError;
+use super::http::{self as h, Response};
+use super::metrics::Metrics;
+use super::store::Store;
+
+/// `GET /healthz`: the process is alive and answering.
+pub fn healthz() -> Response {
+    h::json(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 when the database is readable and writable, else 503
+/// with the reason.
+pub async fn readyz(store: &Store) -> Result<Response, ApiError> {
+    store.ready().await?;
+    Ok(h::json(StatusCode::OK, &json!({"status": "ready"})))
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub fn metrics(metrics: &Metrics) -> Response {
+    h::with_body(
+        StatusCode::OK,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        metrics.encode().into(),
+    )
+}

@@ -1,0 +1,130 @@
+//! The accept loop: takes an already-bound listener, the shared state and a
+//! shutdown future (tests bind `127.0.0.1:0` and hand the listener over).
+//!
+//! Each connection is served by hyper-util's auto builder (HTTP/1.1 with
+//! keep-alive, or HTTP/2 cleartext by prior knowledge). On shutdown: stop
+//! accepting, let requests in flight finish within `--shutdown-grace`, then
+//! commit the pending write batch.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::app::App;
+
+/// Serves `listener` until `shutdown` resolves, then drains and returns.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.config.header_read_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let (stopping_tx, stopping) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let conn = Conn {
+                        builder: Arc::clone(&builder),
+                        app: Arc::clone(&app),
+                        watcher: graceful.watcher(),
+                        stopping: stopping.clone(),
+                    };
+                    tokio::spawn(conn.serve(stream));
+                }
+                Err(err) => {
+                    // Out of file descriptors, usually: back off, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        connections = graceful.count(),
+        "shutting down: draining requests in flight"
+    );
+    let _ = stopping_tx.send(true);
+    let grace = app.config.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "shutdown grace expired with requests still in flight"
+        );
+    }
+    app.store.close().await;
+    Ok(())
+}
+
+/// One accepted connection and what it needs.
+struct Conn {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    app: Arc<App>,
+    watcher: Watcher,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Conn {
+    async fn serve(mut self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        // hyper's header-read timeout starts once the protocol is known; a
+        // client that connects and sends nothing is cut off here.
+        let timeout = self.app.config.header_read_timeout;
+        tokio::select! {
+            ready = tokio::time::timeout(timeout, stream.readable()) => {
+                if !matches!(ready, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            _ = self.stopping.wait_for(|stopping| *stopping) => return,
+        }
+        let app = self.app;
+        let service = service_fn(move |req| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.handle(req).await) }
+        });
+        let conn = self.builder.serve_connection(TokioIo::new(stream), service);
+        if let Err(err) = self.watcher.watch(conn).await {
+            tracing::debug!(error = %err, "connection ended with an error");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
