@@ -3,11 +3,11 @@
 //! after some requests. A spec (or dashboard) naming a metric the service
 //! does not export fails here, before any lab runs.
 
-mod lab_support;
+mod common;
 
 use std::collections::BTreeSet;
 
-use lab_support::{http, http_get, spawn_serve};
+use common::spawn_serve;
 use srelab::verify::{Spec, assets, queries, spec::metric_names};
 
 /// Sample names of a Prometheus text exposition.
@@ -27,24 +27,22 @@ fn is_load_metric(name: &str) -> bool {
 #[test]
 fn the_spec_dashboards_and_rules_name_only_exported_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let (_serve, port) = spawn_serve(&dir.path().join("db.sqlite"), &[]);
+    let serve = spawn_serve(&dir.path().join("db.sqlite"), &[]);
     for i in 0..5 {
-        let (status, body) = http(
-            port,
-            "POST",
-            "/api/items",
-            &format!(r#"{{"name":"n{i}","value":{i}}}"#),
-        );
-        assert_eq!(status, 201, "{body}");
+        let r = serve.post_json("/api/items", &format!(r#"{{"name":"n{i}","value":{i}}}"#));
+        assert_eq!(r.status, 201, "{}", r.text());
     }
-    assert_eq!(http_get(port, "/api/items?limit=3").0, 200);
-    assert_eq!(http_get(port, "/api/items/1").0, 200);
-    assert_eq!(http_get(port, "/api/work?ms=2").0, 200);
-    // Host gauges are refreshed in the background: give them a moment.
+    assert_eq!(serve.get("/api/items?limit=3").status, 200);
+    assert_eq!(serve.get("/api/items/1").status, 200);
+    assert_eq!(serve.get("/api/work?ms=2").status, 200);
+    // Host gauges (and PSI, where the kernel has it) are refreshed in the
+    // background: give them a moment.
+    let psi = std::path::Path::new("/proc/pressure").exists();
     let mut text = String::new();
-    for _ in 0..50 {
-        text = http_get(port, "/metrics").1;
-        if text.contains("srelab_host_cpu_utilization_ratio") {
+    for _ in 0..100 {
+        text = serve.metrics();
+        let host = text.contains("srelab_host_cpu_utilization_ratio ");
+        if host && (!psi || text.contains("srelab_host_pressure_stalled_seconds_total{")) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -76,7 +74,7 @@ fn the_spec_dashboards_and_rules_name_only_exported_metrics() {
     let missing: Vec<_> = named
         .iter()
         .filter(|m| !is_load_metric(m) && !have.contains(*m))
-        .filter(|m| !optional.contains(*m) || std::path::Path::new("/proc/pressure").exists())
+        .filter(|m| !optional.contains(*m) || psi)
         .collect();
     assert!(
         missing.is_empty(),

@@ -4,10 +4,10 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -201,30 +201,6 @@ fn dechunk(raw: &str, body: &str) -> String {
         rest = after[n..].trim_start_matches("\r\n");
     }
     out
-}
-
-/// Starts `srelab serve` on a free port and returns its guard and port,
-/// read from the startup line `listening on http://IP:PORT`.
-pub fn spawn_serve(db: &Path, extra: &[&str]) -> (ChildGuard, u16) {
-    let mut child = srelab()
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting srelab serve");
-    let stdout = child.stdout.take().unwrap();
-    let guard = ChildGuard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
-    (guard, port)
 }
 
 /// Panics when a process the lab recorded in STATE/pids, or any process
