@@ -83,6 +83,12 @@ async fn steps(
         started.elapsed().as_secs_f64(),
         humantime::format_duration(opts.duration)
     ));
+    if lab.grafana_healthy(Duration::from_secs(60)).await == Some(false) {
+        v.problems.push(format!(
+            "grafana did not answer /api/health within 60s; see {}",
+            lab.state.log("grafana").display()
+        ));
+    }
     lab.start_load(opts.duration, false)?;
     lab.wait_targets(true, Duration::from_secs(30)).await?;
     let cfg = verify::Config::from_sources(

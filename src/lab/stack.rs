@@ -40,22 +40,18 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn port(&self, what: &str, port: u16) -> Port {
-        Port::new(what, port)
-    }
-
     /// Every port the lab listens on, with what it is for.
     pub fn ports(&self) -> Vec<Port> {
         let mut out: Vec<Port> = (0..self.instances)
-            .map(|i| self.port(&instance_name(i), self.base_port.saturating_add(i)))
+            .map(|i| Port::new(instance_name(i), self.base_port.saturating_add(i)))
             .collect();
-        out.push(self.port("prometheus", self.prometheus_port));
-        out.push(self.port("load tool metrics", self.load_metrics_port));
+        out.push(Port::new("prometheus", self.prometheus_port));
+        out.push(Port::new("load tool metrics", self.load_metrics_port));
         if self.node_exporter_bin.is_some() {
-            out.push(self.port("node exporter", self.node_exporter_port));
+            out.push(Port::new("node exporter", self.node_exporter_port));
         }
         if self.grafana.is_some() {
-            out.push(self.port("grafana", self.grafana_port));
+            out.push(Port::new("grafana", self.grafana_port));
         }
         out
     }
