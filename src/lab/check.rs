@@ -89,6 +89,15 @@ async fn steps(
             lab.state.log("grafana").display()
         ));
     }
+    verify_under_load(lab, opts, v).await?;
+    if v.problems.is_empty() && opts.fault {
+        fault(lab, v).await?;
+    }
+    Ok(())
+}
+
+/// Drives the load tool for the duration and runs verify meanwhile.
+async fn verify_under_load(lab: &mut Lab, opts: &Options, v: &mut Verdict) -> anyhow::Result<()> {
     lab.start_load(opts.duration, false)?;
     lab.wait_targets(true, Duration::from_secs(30)).await?;
     let cfg = verify::Config::from_sources(
@@ -113,9 +122,6 @@ async fn steps(
             lab.state.log("load").display()
         )),
         None => v.problems.push("load tool did not run".into()),
-    }
-    if v.problems.is_empty() && opts.fault {
-        fault(lab, v).await?;
     }
     Ok(())
 }
