@@ -140,3 +140,13 @@ fn generated_config_passes_promtool_check_config() {
         assert!(text.contains(&state.prometheus().join("alerts.yml").display().to_string()));
     }
 }
+
+#[test]
+fn instances_beyond_the_last_port_are_refused() {
+    let (code, err) = stderr_of(srelab().args(["lab", "--base-port", "65535", "--instances", "2"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--base-port 65535 leaves no room for 2 instances"),
+        "{err}"
+    );
+}

@@ -20,6 +20,8 @@ pub enum LabError {
         first: String,
         second: String,
     },
+    #[error("--base-port {base} leaves no room for {instances} instances")]
+    PortRange { base: u16, instances: u16 },
     #[error("cannot start {what} ({program}): {source}")]
     Spawn {
         what: String,

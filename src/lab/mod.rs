@@ -129,6 +129,12 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Resolves binaries and ports into a plan; Prometheus must exist.
 fn plan(args: &Args) -> Result<Plan, LabError> {
+    if args.base_port.checked_add(args.instances - 1).is_none() {
+        return Err(LabError::PortRange {
+            base: args.base_port,
+            instances: args.instances,
+        });
+    }
     let prometheus_bin = binaries::PROMETHEUS.find(args.prometheus_bin.as_deref())?;
     let node_exporter_bin = match (&args.node_exporter_bin, args.no_node_exporter) {
         (_, true) => None,

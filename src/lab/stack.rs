@@ -43,7 +43,7 @@ impl Plan {
     /// Every port the lab listens on, with what it is for.
     pub fn ports(&self) -> Vec<Port> {
         let mut out: Vec<Port> = (0..self.instances)
-            .map(|i| Port::new(instance_name(i), self.base_port.saturating_add(i)))
+            .map(|i| Port::new(instance_name(i), self.base_port + i))
             .collect();
         out.push(Port::new("prometheus", self.prometheus_port));
         out.push(Port::new("load tool metrics", self.load_metrics_port));
