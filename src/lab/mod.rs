@@ -81,10 +81,20 @@ pub struct Args {
     #[arg(long)]
     pub check: bool,
     /// How long `--check` drives load.
-    #[arg(long, default_value = "20s", requires = "check")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "20s",
+        requires = "check"
+    )]
     pub duration: humantime::Duration,
     /// How long `--check` retries failing signals before they count as missing.
-    #[arg(long, default_value = "60s", requires = "check")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "check"
+    )]
     pub verify_timeout: humantime::Duration,
     /// Skip `--check`'s fault injection (stopping an instance until its alert fires).
     #[arg(long, requires = "check")]

@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub min_instances: usize,
     /// How long failing checks are retried before they count as failed.
-    #[arg(long, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub timeout: humantime::Duration,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
