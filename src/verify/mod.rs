@@ -40,6 +40,7 @@ pub struct Args {
     #[arg(
         long,
         env = "SRELAB_PROMETHEUS_URL",
+        value_name = "URL",
         default_value = "http://127.0.0.1:9090"
     )]
     pub prometheus: String,
