@@ -64,10 +64,10 @@ impl App {
             Ok(Ok(response)) => response,
             Ok(Err(err)) => h::error(&err),
             Err(payload) => {
-                tracing::error!(
+                tracing::warn!(
                     route = route.template(),
                     panic = panic::message(&payload),
-                    "handler panicked"
+                    "handler panicked; answered 500"
                 );
                 h::error(&ApiError::Internal)
             }

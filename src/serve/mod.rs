@@ -41,6 +41,7 @@ pub use config::Args;
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let config = config::Config::from_args(args)?;
     logging::init(config.log_format);
+    logging::log_panics();
     let std_listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
@@ -59,12 +60,14 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(host) = app.metrics.host.clone() {
             tokio::spawn(host::run(host));
         }
+        let shutdown = server::shutdown_signal().context("cannot install signal handlers")?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;
         drop(stdout);
         tracing::info!(%addr, "listening");
-        server::run(listener, app, server::shutdown_signal()).await
+        server::run(listener, app, shutdown).await?;
+        anyhow::Ok(())
     })?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

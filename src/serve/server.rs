@@ -92,9 +92,11 @@ impl Conn {
         // hyper's header-read timeout starts once the protocol is known; a
         // client that connects and sends nothing is cut off here.
         let timeout = self.app.config.header_read_timeout;
+        let mut first = [0u8; 1];
         tokio::select! {
-            ready = tokio::time::timeout(timeout, stream.readable()) => {
-                if !matches!(ready, Ok(Ok(()))) {
+            peeked = tokio::time::timeout(timeout, stream.peek(&mut first)) => {
+                if !matches!(peeked, Ok(Ok(1..))) {
+                    tracing::debug!("connection closed before its first request");
                     return;
                 }
             }
@@ -112,19 +114,16 @@ impl Conn {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (so a signal right after
+/// start-up is not lost) and returns a future resolving on either.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
+    })
 }

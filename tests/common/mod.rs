@@ -83,6 +83,11 @@ impl ChildGuard {
     pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
         self.child.as_mut()?.stdout.take()
     }
+
+    /// Takes the child's stderr, if piped and not yet taken.
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.as_mut()?.stderr.take()
+    }
 }
 
 impl Drop for ChildGuard {
@@ -142,16 +147,28 @@ impl Server {
 /// its startup line (`listening on http://IP:PORT`). Logs go to the test's
 /// stderr, at `warn` unless `RUST_LOG` says otherwise.
 pub fn spawn_serve(db: &Path, extra_args: &[&str]) -> Server {
+    let mut cmd = serve_command(db, extra_args);
+    cmd.stderr(Stdio::inherit());
+    start_serve(cmd)
+}
+
+/// The command line `spawn_serve` runs, for tests that need to adjust it
+/// (environment, stderr) before [`start_serve`].
+pub fn serve_command(db: &Path, extra_args: &[&str]) -> Command {
     let mut cmd = Command::new(srelab_bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .args(extra_args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stdin(Stdio::null());
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "warn");
     }
+    cmd
+}
+
+/// Starts a prepared `srelab serve` command and waits for its startup line.
+pub fn start_serve(mut cmd: Command) -> Server {
+    cmd.stdout(Stdio::piped());
     let child = cmd.spawn().expect("cannot start srelab serve");
     let mut guard = ChildGuard::new("srelab serve", child);
     let stdout = guard.take_stdout().expect("stdout is piped");

@@ -1,0 +1,210 @@
+//! `/metrics` of `srelab serve`: valid for promtool, the contract's names
+//! present, bounded labels, panics counted as 500s.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{Server, request, spawn_serve};
+
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+fn server(extra: &[&str]) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(&dir.path().join("metrics.db"), extra);
+    (dir, server)
+}
+
+/// Runs `promtool check metrics` on `text`; returns its complaints.
+fn promtool_check(text: &str) -> String {
+    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| PROMTOOL.into());
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {promtool} ({e}): install Debian's prometheus package or set PROMTOOL"
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool failed: {report}");
+    report
+}
+
+/// The value of the sample whose line starts with `series ` (exact labels).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn drive_every_route(server: &Server) {
+    assert_eq!(
+        server.post_json("/api/items", r#"{"name":"m"}"#).status,
+        201
+    );
+    assert_eq!(server.post_json("/api/items", "{").status, 400);
+    assert_eq!(server.get("/api/items/1").status, 200);
+    assert_eq!(server.get("/api/items/77").status, 404);
+    assert_eq!(server.get("/api/items").status, 200);
+    assert_eq!(server.get("/api/work?ms=5").status, 200);
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/readyz").status, 200);
+    assert_eq!(server.get("/nope").status, 404);
+    assert_eq!(
+        request(server.addr, "BREW", "/healthz", &[], b"").status,
+        405
+    );
+}
+
+#[test]
+fn metrics_pass_promtool_and_carry_the_contract_names() {
+    let (_dir, server) = server(&[]);
+    drive_every_route(&server);
+    // The host sampler runs at start; its first sample is there at once.
+    let text = server.metrics();
+    let report = promtool_check(&text);
+    assert!(report.trim().is_empty(), "promtool complains:\n{report}");
+    for name in [
+        "http_requests_total",
+        "http_request_duration_seconds_bucket",
+        "http_requests_in_flight",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_threads",
+        "process_start_time_seconds",
+        "srelab_host_cpu_utilization_ratio",
+        "srelab_host_memory_used_bytes",
+        "srelab_host_memory_total_bytes",
+        "srelab_db_operation_duration_seconds_bucket",
+        "srelab_db_write_batch_size_bucket",
+        "srelab_db_write_queue_depth",
+        "srelab_db_busy_retries_total",
+        "srelab_db_errors_total",
+        "srelab_build_info",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing from /metrics:\n{text}"
+        );
+    }
+    if std::path::Path::new("/proc/pressure/cpu").exists() {
+        assert!(
+            text.contains(
+                r#"srelab_host_pressure_stalled_seconds_total{kind="some",resource="cpu"}"#
+            )
+        );
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(text.contains(r#"srelab_build_info{revision="#));
+    assert!(text.contains(&format!(r#"version="{version}"}} 1"#)));
+    let counted = |series: &str| sample(&text, series).unwrap_or(0.0);
+    assert_eq!(
+        counted(r#"http_requests_total{method="POST",route="/api/items",status="201"}"#),
+        1.0
+    );
+    assert_eq!(
+        counted(r#"http_requests_total{method="GET",route="/api/items/{id}",status="404"}"#),
+        1.0
+    );
+    assert_eq!(
+        counted(r#"http_requests_total{method="other",route="/healthz",status="405"}"#),
+        1.0
+    );
+    assert_eq!(
+        counted(r#"http_requests_total{method="GET",route="unmatched",status="404"}"#),
+        1.0
+    );
+    assert_eq!(counted(r#"srelab_db_write_batch_size_count"#), 1.0);
+}
+
+#[test]
+fn route_label_stays_bounded_after_1000_unknown_paths() {
+    let (_dir, server) = server(&[]);
+    let mut conn = common::HttpConn::connect(server.addr).unwrap();
+    for i in 0..1000 {
+        let path = format!("/unknown/{i}/x{i}");
+        let response = conn.send("GET", &path, &[], b"", true).unwrap();
+        assert_eq!(response.status, 404);
+    }
+    let text = server.metrics();
+    let routes: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_request"))
+        .filter_map(|l| l.split("route=\"").nth(1)?.split('"').next())
+        .collect();
+    let allowed = [
+        "/api/items",
+        "/api/items/{id}",
+        "/api/work",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "unmatched",
+    ];
+    assert!(
+        routes.iter().all(|r| allowed.contains(r)),
+        "unexpected route labels: {routes:?}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"http_requests_total{method="GET",route="unmatched",status="404"}"#
+        ),
+        Some(1000.0)
+    );
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{"))
+        .count();
+    assert!(series <= 3, "too many series: {series}\n{text}");
+}
+
+#[test]
+fn a_panicking_handler_is_a_counted_500_and_the_server_lives_on() {
+    let (_dir, server) = server(&["--debug-panic-route"]);
+    for _ in 0..3 {
+        let response = server.get("/debug/panic");
+        assert_eq!(response.status, 500, "{}", response.text());
+        assert_eq!(response.error_code(), "internal");
+    }
+    assert_eq!(server.get("/healthz").status, 200);
+    let text = server.metrics();
+    assert_eq!(
+        sample(
+            &text,
+            r#"http_requests_total{method="GET",route="/debug/panic",status="500"}"#
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, "http_requests_in_flight"),
+        Some(1.0),
+        "only the scrape"
+    );
+}
+
+#[test]
+fn no_host_metrics_drops_only_the_host_family() {
+    let (_dir, server) = server(&["--no-host-metrics"]);
+    let text = server.metrics();
+    assert!(!text.contains("srelab_host_"), "{text}");
+    assert!(text.contains("process_cpu_seconds_total"));
+    assert!(text.contains("srelab_build_info"));
+}
