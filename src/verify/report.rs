@@ -326,6 +326,62 @@ fn render(rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
 
+    fn report(outcome: QueryOutcome, value: Option<f64>) -> Report {
+        let instances = BTreeSet::from(["a".to_owned()]);
+        Report {
+            prometheus: "p".into(),
+            job: "srelab".into(),
+            min_instances: 1,
+            instances,
+            unreachable: None,
+            signals: vec![SignalResult {
+                name: "s".into(),
+                area: "u".into(),
+                query: "q".into(),
+                expect: Expect::Positive,
+                values: value.map(|v| ("a".to_owned(), v)).into_iter().collect(),
+                error: None,
+            }],
+            queries: vec![QueryResult {
+                kind: QueryKind::Panel,
+                source: "d.json panel \"x\"".into(),
+                exprs: vec!["e".into()],
+                outcome,
+            }],
+        }
+    }
+
+    #[test]
+    fn settled_only_when_nothing_can_change() {
+        assert!(report(QueryOutcome::Ok { samples: 1 }, Some(1.0)).settled());
+        let fatal = QueryOutcome::Error {
+            message: "bad".into(),
+            fatal: true,
+        };
+        let r = report(fatal, Some(1.0));
+        assert!(r.settled() && !r.ok(), "a rejected query stays rejected");
+        assert!(!report(QueryOutcome::NoData, Some(1.0)).settled());
+        assert!(!report(QueryOutcome::Ok { samples: 1 }, None).settled());
+        let skipped = QueryOutcome::Skipped { reason: "r".into() };
+        assert!(report(skipped, Some(1.0)).ok());
+    }
+
+    #[test]
+    fn table_and_json_name_the_problem() {
+        let r = report(QueryOutcome::NoData, Some(0.0));
+        let table = r.table();
+        assert!(table.contains("BAD 0"), "{table}");
+        assert!(
+            table.contains("d.json panel \"x\": returned no data"),
+            "{table}"
+        );
+        let json = r.json();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["queries"][0]["status"], "no_data");
+        assert_eq!(json["signals"][0]["values"]["a"], 0.0);
+        assert_eq!(json["problems"].as_array().unwrap().len(), 2);
+    }
+
     #[test]
     fn short_numbers() {
         assert_eq!(short(1.0), "1");
