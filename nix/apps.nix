@@ -24,7 +24,7 @@
 
   app = drv: description: {
     type = "app";
-    program = lib.getExe drv;
+    program = "${drv}/bin/${drv.name}";
     meta = {inherit description;};
   };
 in {

@@ -124,16 +124,17 @@ in {
         enable = true;
         port = lib.mkDefault defaults.nodeExporterPort;
         listenAddress = lib.mkDefault cfg.listenAddress;
-        openFirewall = lib.mkDefault cfg.openFirewall;
       };
 
-      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [config.services.prometheus.port];
+      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [
+        config.services.prometheus.port
+        config.services.prometheus.exporters.node.port
+      ];
     }
 
     (lib.mkIf cfg.grafana.enable {
       services.grafana = {
         enable = true;
-        openFirewall = lib.mkDefault cfg.openFirewall;
         settings = {
           server = {
             http_addr = lib.mkDefault cfg.listenAddress;
@@ -154,6 +155,8 @@ in {
           dashboards.path = ../grafana/provisioning/dashboards;
         };
       };
+
+      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [config.services.grafana.settings.server.http_port];
 
       systemd.services.grafana.environment = {
         SRELAB_PROMETHEUS_URL = prometheusUrl;
