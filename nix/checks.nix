@@ -39,6 +39,7 @@ in
       ];
       buildPhase = ''
         runHook preBuild
+        export CARGO_HOME="$TMPDIR/cargo-home"
         cargo clippy --workspace --all-targets --offline -- -D warnings
         runHook postBuild
       '';
