@@ -75,6 +75,7 @@
     PrivateTmp = true;
     PrivateDevices = true;
     PrivateUsers = true;
+    PrivateMounts = true;
     DevicePolicy = "closed";
     ProtectClock = true;
     ProtectHostname = true;
