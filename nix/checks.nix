@@ -72,7 +72,8 @@ in
     # $TMPDIR; Grafana is left out (the VM test covers it).
     lab =
       pkgs.runCommand "srelab-lab" {
-        nativeBuildInputs = [srelab];
+        # promtool too, in case the lab checks its generated configuration.
+        nativeBuildInputs = [srelab pkgs.prometheus.cli];
         inherit (labEnv) SRELAB_PROMETHEUS SRELAB_NODE_EXPORTER;
         __darwinAllowLocalNetworking = true;
       } ''
