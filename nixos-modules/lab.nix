@@ -141,7 +141,7 @@ in {
             http_port = lib.mkDefault defaults.grafanaPort;
           };
           security = {
-            admin_user = "admin";
+            admin_user = lib.mkDefault "admin";
             admin_password = "$__file{${cfg.grafana.adminPasswordFile}}";
             secret_key = "$__file{${cfg.grafana.secretKeyFile}}";
           };
