@@ -34,3 +34,5 @@ echo "==> cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --locked
+echo "==> Nix checks"
+bash scripts/check-nix.sh

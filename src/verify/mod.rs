@@ -1,12 +1,164 @@
-//! Placeholder for `srelab verify`; see the issue that builds it.
+//! `srelab verify`: asks Prometheus whether every signal of the spec exists
+//! for every instance of the job, and whether every dashboard panel and alert
+//! rule query runs (panels must return data).
+//!
+//! - [`spec`]: the spec file format (`spec/signals.toml`).
+//! - [`prom`]: the Prometheus HTTP API client.
+//! - [`queries`]: the PromQL of the dashboards and rules.
+//! - [`check`]: the checks, retried until the deadline.
+//! - [`report`]: the table and JSON output.
+//! - [`assets`]: the repository files embedded in the binary.
 
+pub mod assets;
+pub mod check;
+pub mod prom;
+pub mod queries;
+pub mod report;
+pub mod spec;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+pub use check::Config;
+pub use report::Report;
+pub use spec::Spec;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
 
 /// Arguments of `srelab verify`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Base URL of the Prometheus server to ask.
+    #[arg(
+        long,
+        env = "SRELAB_PROMETHEUS_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
+    pub prometheus: String,
+    /// The spec of signals [default: the embedded spec/signals.toml].
+    #[arg(long, env = "SRELAB_SPEC", value_name = "PATH")]
+    pub spec: Option<PathBuf>,
+    /// Directory of dashboard JSON files [default: the embedded grafana/dashboards].
+    #[arg(long, value_name = "DIR")]
+    pub dashboards: Option<PathBuf>,
+    /// Prometheus rules file whose expressions must evaluate [default: the embedded prometheus/alerts.yml].
+    #[arg(long, value_name = "PATH")]
+    pub rules: Option<PathBuf>,
+    /// Prometheus job of the service's instances.
+    #[arg(long, default_value = "srelab")]
+    pub job: String,
+    /// Fail unless at least this many instances of the job exist.
+    #[arg(long, default_value_t = 1)]
+    pub min_instances: usize,
+    /// How long failing checks are retried before they count as failed.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub timeout: humantime::Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
 
-/// Runs `srelab verify`.
-pub fn main(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("srelab verify is not built yet")
+/// Runs `srelab verify`: exit 0 when every check passed, 1 otherwise.
+pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = Config::from_sources(
+        &args.prometheus,
+        args.spec.as_deref(),
+        args.dashboards.as_deref(),
+        args.rules.as_deref(),
+        &args.job,
+        args.min_instances,
+        args.timeout.into(),
+    )?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let report = rt.block_on(check::run(&cfg));
+    Ok(print(&report, args.format))
+}
+
+/// Prints a report (problems also on stderr) and returns the exit code.
+pub fn print(report: &Report, format: Format) -> ExitCode {
+    match format {
+        Format::Table => print!("{}", report.table()),
+        Format::Json => println!("{:#}", report.json()),
+    }
+    let problems = report.problems();
+    for p in &problems {
+        eprintln!("verify: {p}");
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+impl Config {
+    /// A configuration from files, each defaulting to the embedded copy.
+    pub fn from_sources(
+        prometheus: &str,
+        spec: Option<&Path>,
+        dashboards: Option<&Path>,
+        rules: Option<&Path>,
+        job: &str,
+        min_instances: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Config> {
+        let spec = match spec {
+            Some(path) => Spec::load(path)?,
+            None => Spec::embedded(),
+        };
+        let dashboards = match dashboards {
+            Some(dir) => read_dashboards(dir)?,
+            None => assets::DASHBOARDS
+                .iter()
+                .map(|(f, j)| (f.to_string(), j.to_string()))
+                .collect(),
+        };
+        let rules = match rules {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading the rules {}", path.display()))?,
+            None => assets::ALERT_RULES.to_owned(),
+        };
+        let (panels, rules) = check::extract(&dashboards, &rules, job)?;
+        Ok(Config {
+            prometheus: prometheus.to_owned(),
+            spec,
+            job: job.to_owned(),
+            min_instances,
+            timeout,
+            panels,
+            rules,
+        })
+    }
+}
+
+/// Every `*.json` file of a directory, sorted by name.
+fn read_dashboards(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("reading dashboards {}", dir.display()))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            out.push((
+                path.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into(),
+                text,
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -1,0 +1,88 @@
+# checks: what `nix flake check` builds. Every system gets the package with
+# its tests, clippy, rustfmt, Nix formatting, deadnix, the alert rule tests
+# and `srelab lab --check` in the build sandbox; Linux also gets the NixOS
+# VM test.
+{
+  pkgs,
+  self,
+  srelab,
+}: let
+  inherit (pkgs) lib;
+  fs = lib.fileset;
+
+  # Every .nix file of the flake, for the formatter and deadnix.
+  nixFiles = fs.toSource {
+    root = ../.;
+    fileset = fs.fileFilter (file: file.hasExt "nix") ../.;
+  };
+
+  labEnv = import ./lab-env.nix pkgs;
+
+  # A check that runs commands and produces an empty output.
+  check = name: inputs: script:
+    pkgs.runCommand "srelab-${name}" {nativeBuildInputs = inputs;} ''
+      ${script}
+      touch "$out"
+    '';
+in
+  {
+    package = srelab;
+
+    clippy = pkgs.stdenv.mkDerivation {
+      name = "srelab-clippy";
+      inherit (srelab) src cargoDeps;
+      nativeBuildInputs = [
+        pkgs.rustPlatform.cargoSetupHook
+        pkgs.cargo
+        pkgs.rustc
+        pkgs.clippy
+      ];
+      buildPhase = ''
+        runHook preBuild
+        export CARGO_HOME="$TMPDIR/cargo-home"
+        cargo clippy --workspace --all-targets --offline -- -D warnings
+        runHook postBuild
+      '';
+      installPhase = ''
+        touch "$out"
+      '';
+    };
+
+    rustfmt = check "rustfmt" [pkgs.cargo pkgs.rustfmt] ''
+      export CARGO_HOME="$TMPDIR/cargo-home"
+      cp -r --no-preserve=mode ${srelab.src} src
+      cd src
+      cargo fmt --all -- --check
+    '';
+
+    nix-fmt = check "nix-fmt" [pkgs.alejandra] ''
+      alejandra --check ${nixFiles}
+    '';
+
+    deadnix = check "deadnix" [pkgs.deadnix] ''
+      deadnix --fail ${nixFiles}
+    '';
+
+    promtool = check "promtool" [pkgs.prometheus.cli] ''
+      cd ${../prometheus}
+      promtool test rules alerts.test.yml
+    '';
+
+    # The native lab under the build sandbox: loopback only, state under
+    # $TMPDIR; Grafana is left out (the VM test covers it).
+    lab =
+      pkgs.runCommand "srelab-lab" {
+        # promtool too, in case the lab checks its generated configuration.
+        nativeBuildInputs = [srelab pkgs.prometheus.cli];
+        inherit (labEnv) SRELAB_PROMETHEUS SRELAB_NODE_EXPORTER;
+        __darwinAllowLocalNetworking = true;
+      } ''
+        export HOME="$TMPDIR"
+        cd "$TMPDIR"
+        srelab lab --check
+        touch "$out"
+      '';
+  }
+  // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+    vm = import ./vm-test.nix {inherit pkgs self srelab;};
+  }

@@ -1,0 +1,63 @@
+# packages.srelab: the one binary (serve, load, lab, verify), with its test
+# suite run in the build against nixpkgs' Prometheus and promtool.
+{
+  lib,
+  rustPlatform,
+  prometheus,
+  prometheus-node-exporter,
+  revision ? "dirty",
+}: let
+  fs = lib.fileset;
+  cargoToml = lib.importTOML ../Cargo.toml;
+in
+  rustPlatform.buildRustPackage {
+    pname = "srelab";
+    inherit (cargoToml.package) version;
+
+    # What the build and its tests read, nothing more: the binary embeds
+    # spec/, prometheus/ and grafana/ files; one test reads
+    # nixos-modules/defaults.nix.
+    src = fs.toSource {
+      root = ../.;
+      fileset = fs.unions [
+        ../Cargo.toml
+        ../Cargo.lock
+        ../src
+        ../xtask
+        ../nixos-modules/defaults.nix
+        (fs.maybeMissing ../README.md)
+        (fs.maybeMissing ../build.rs)
+        (fs.maybeMissing ../.cargo)
+        (fs.maybeMissing ../tests)
+        (fs.maybeMissing ../examples)
+        (fs.maybeMissing ../benches)
+        (fs.maybeMissing ../spec)
+        (fs.maybeMissing ../prometheus)
+        (fs.maybeMissing ../grafana)
+      ];
+    };
+
+    cargoLock.lockFile = ../Cargo.lock;
+
+    # Feeds srelab_build_info{revision}.
+    env.SRELAB_REVISION = revision;
+
+    # The tests run the real prometheus, promtool and node exporter.
+    nativeCheckInputs = [
+      prometheus
+      prometheus.cli
+      prometheus-node-exporter
+    ];
+    # This test runs nix-instantiate, which needs a Nix store the build
+    # sandbox does not have; scripts/test.sh runs it on every CI run.
+    checkFlags = ["--skip=nixos_defaults_agree_with_the_lab"];
+
+    # The tests bind 127.0.0.1.
+    __darwinAllowLocalNetworking = true;
+
+    meta = {
+      description = "A reproducible SRE lab: an instrumented HTTP service, a load tool and a one-command Prometheus/Grafana lab";
+      license = with lib.licenses; [mit asl20];
+      mainProgram = "srelab";
+    };
+  }

@@ -1,0 +1,26 @@
+# The lab's defaults, shared by the NixOS modules and `srelab lab`.
+# A plain attribute set (no nixpkgs needed): tests/nix_defaults.rs evaluates
+# it with `nix-instantiate --eval --strict --json` and compares it with
+# src/lab/defaults.rs, so the native lab and the NixOS lab cannot drift apart.
+{
+  # How many `srelab serve` instances the lab runs.
+  instances = 2;
+  # Port of the first instance; instance i listens on basePort + i.
+  basePort = 8081;
+  prometheusPort = 9090;
+  grafanaPort = 3000;
+  nodeExporterPort = 9100;
+  # Port of the load tool's own metrics endpoint.
+  loadMetricsPort = 9464;
+  # Prometheus job names.
+  job = "srelab";
+  loadJob = "srelab-load";
+  nodeJob = "node";
+  # Scrape (and rule evaluation) interval.
+  scrapeInterval = "2s";
+  # The verify spec, relative to the repository root.
+  specPath = "spec/signals.toml";
+  # Grafana uids the dashboards and the VM test rely on.
+  datasourceUid = "prometheus";
+  dashboardUid = "srelab-overview";
+}

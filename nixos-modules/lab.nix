@@ -1,0 +1,167 @@
+# services.srelab.lab: the lab's monitoring on NixOS.
+#
+# Prometheus scrapes every local services.srelab instance plus named remote
+# targets, the node exporter and (optionally) load generators, and evaluates
+# the repository's alert rules; Grafana gets the repository's provisioning
+# files and dashboards. Secrets come from files, never from defaults.
+{
+  config,
+  lib,
+  ...
+}: let
+  inherit (lib) mkOption types;
+  defaults = import ./defaults.nix;
+  cfg = config.services.srelab.lab;
+  srelab = config.services.srelab;
+
+  # A wildcard listen address is reached through loopback.
+  reachable = address:
+    if lib.elem address ["0.0.0.0" "::" ""]
+    then "127.0.0.1"
+    else if lib.hasInfix ":" address
+    then "[${address}]"
+    else address;
+
+  localTargets = lib.optionals srelab.enable (lib.mapAttrsToList
+    (_: inst: "${reachable inst.listenAddress}:${toString inst.port}")
+    srelab.instances);
+
+  prometheusUrl = "http://${reachable cfg.listenAddress}:${toString config.services.prometheus.port}";
+
+  nodeExporter = let
+    node = config.services.prometheus.exporters.node;
+  in "${reachable node.listenAddress}:${toString node.port}";
+
+  staticJob = name: targets: {
+    job_name = name;
+    static_configs = [{inherit targets;}];
+  };
+in {
+  imports = [./srelab.nix];
+
+  options.services.srelab.lab = {
+    enable = lib.mkEnableOption "the srelab lab's monitoring: Prometheus, the node exporter and Grafana";
+
+    listenAddress = mkOption {
+      type = types.str;
+      default = "127.0.0.1";
+      example = "0.0.0.0";
+      description = "Address Prometheus, Grafana and the node exporter listen on.";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open the ports of Prometheus, Grafana and the node exporter.";
+    };
+
+    remoteTargets = mkOption {
+      type = types.listOf types.str;
+      default = [];
+      example = ["app:8081" "app:8082"];
+      description = "`host:port` of srelab instances on other machines, scraped beside the local ones in job `${defaults.job}`.";
+    };
+
+    nodeTargets = mkOption {
+      type = types.listOf types.str;
+      default = [];
+      example = ["app:9100"];
+      description = "`host:port` of node exporters on other machines, scraped beside the local one in job `${defaults.nodeJob}`.";
+    };
+
+    loadTargets = mkOption {
+      type = types.listOf types.str;
+      default = [];
+      example = ["client:${toString defaults.loadMetricsPort}"];
+      description = "`host:port` of `srelab load --metrics-listen` endpoints (job `${defaults.loadJob}`).";
+    };
+
+    scrapeInterval = mkOption {
+      type = types.str;
+      default = defaults.scrapeInterval;
+      description = "Scrape and rule evaluation interval.";
+    };
+
+    grafana = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Run Grafana with the lab's datasource and dashboards.";
+      };
+      secretKeyFile = mkOption {
+        type = types.str;
+        example = "/run/secrets/grafana-secret-key";
+        description = "File holding Grafana's secret key (read by Grafana through `$__file{}`).";
+      };
+      adminPasswordFile = mkOption {
+        type = types.str;
+        example = "/run/secrets/grafana-admin-password";
+        description = "File holding the password of Grafana's `admin` user (read through `$__file{}`).";
+      };
+    };
+  };
+
+  config = lib.mkIf cfg.enable (lib.mkMerge [
+    {
+      services.prometheus = {
+        enable = true;
+        listenAddress = lib.mkDefault cfg.listenAddress;
+        port = lib.mkDefault defaults.prometheusPort;
+        globalConfig = {
+          scrape_interval = cfg.scrapeInterval;
+          evaluation_interval = cfg.scrapeInterval;
+        };
+        ruleFiles = [../prometheus/alerts.yml];
+        scrapeConfigs =
+          [
+            (staticJob defaults.job (localTargets ++ cfg.remoteTargets))
+            (staticJob defaults.nodeJob ([nodeExporter] ++ cfg.nodeTargets))
+          ]
+          ++ lib.optional (cfg.loadTargets != []) (staticJob defaults.loadJob cfg.loadTargets);
+      };
+
+      services.prometheus.exporters.node = {
+        enable = true;
+        port = lib.mkDefault defaults.nodeExporterPort;
+        listenAddress = lib.mkDefault cfg.listenAddress;
+      };
+
+      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [
+        config.services.prometheus.port
+        config.services.prometheus.exporters.node.port
+      ];
+    }
+
+    (lib.mkIf cfg.grafana.enable {
+      services.grafana = {
+        enable = true;
+        settings = {
+          server = {
+            http_addr = lib.mkDefault cfg.listenAddress;
+            http_port = lib.mkDefault defaults.grafanaPort;
+          };
+          security = {
+            admin_user = lib.mkDefault "admin";
+            admin_password = "$__file{${cfg.grafana.adminPasswordFile}}";
+            secret_key = "$__file{${cfg.grafana.secretKeyFile}}";
+          };
+          analytics.reporting_enabled = false;
+        };
+        # The repository's provisioning files, as `srelab lab` uses them;
+        # they read the two variables set below.
+        provision = {
+          enable = true;
+          datasources.path = ../grafana/provisioning/datasources;
+          dashboards.path = ../grafana/provisioning/dashboards;
+        };
+      };
+
+      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [config.services.grafana.settings.server.http_port];
+
+      systemd.services.grafana.environment = {
+        SRELAB_PROMETHEUS_URL = prometheusUrl;
+        SRELAB_DASHBOARDS_DIR = "${../grafana/dashboards}";
+      };
+    })
+  ]);
+}

@@ -1,0 +1,199 @@
+# services.srelab: `srelab serve` instances as hardened systemd services.
+#
+# Every instance gets its own unit, `srelab-<name>.service`, and all of them
+# share one SQLite database by default (the state directory /var/lib/srelab
+# belongs to the `srelab` system user). The flake sets `package` to its own
+# build; used without the flake, set it yourself.
+{
+  config,
+  lib,
+  ...
+}: let
+  inherit (lib) mkOption types;
+  defaults = import ./defaults.nix;
+  cfg = config.services.srelab;
+
+  stateDir = "/var/lib/srelab";
+
+  # `host:port` as SRELAB_LISTEN expects it; IPv6 literals get brackets.
+  listenOn = inst:
+    if lib.hasInfix ":" inst.listenAddress
+    then "[${inst.listenAddress}]:${toString inst.port}"
+    else "${inst.listenAddress}:${toString inst.port}";
+
+  instanceOptions = {
+    options = {
+      listenAddress = mkOption {
+        type = types.str;
+        default = "127.0.0.1";
+        example = "0.0.0.0";
+        description = "Address the instance listens on. Nothing listens beyond loopback unless asked.";
+      };
+      port = mkOption {
+        type = types.port;
+        example = 8081;
+        description = "TCP port of the instance.";
+      };
+      database = mkOption {
+        type = types.str;
+        default = cfg.database;
+        defaultText = lib.literalExpression "config.services.srelab.database";
+        description = "SQLite database file of this instance (SRELAB_DB); shared by all instances by default.";
+      };
+      environment = mkOption {
+        type = types.attrsOf types.str;
+        default = {};
+        example = {SRELAB_READERS = "8";};
+        description = "Extra environment variables of this instance, over `services.srelab.environment`.";
+      };
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [];
+        example = ["--synchronous" "normal"];
+        description = "Extra command-line arguments to `srelab serve`.";
+      };
+    };
+  };
+
+  # The lab's instances: "0" on basePort, "1" on basePort + 1, ...
+  labInstances = lib.listToAttrs (lib.genList (i:
+    lib.nameValuePair (toString i) {port = defaults.basePort + i;})
+  defaults.instances);
+
+  hardening = {
+    User = "srelab";
+    Group = "srelab";
+    StateDirectory = "srelab";
+    StateDirectoryMode = "0750";
+    WorkingDirectory = stateDir;
+    UMask = "0077";
+    Restart = "on-failure";
+    RestartSec = "2s";
+    NoNewPrivileges = true;
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    PrivateUsers = true;
+    PrivateMounts = true;
+    DevicePolicy = "closed";
+    ProtectClock = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectControlGroups = true;
+    # Other processes are hidden; /proc/stat, /proc/meminfo and
+    # /proc/pressure stay readable for the srelab_host_* gauges
+    # (so no ProcSubset=pid).
+    ProtectProc = "invisible";
+    CapabilityBoundingSet = "";
+    AmbientCapabilities = "";
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    RemoveIPC = true;
+    RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = ["@system-service" "~@privileged" "~@resources"];
+    SystemCallErrorNumber = "EPERM";
+  };
+
+  unitFor = name: inst: {
+    description = "srelab service instance ${name}";
+    wantedBy = ["multi-user.target"];
+    after = ["network.target"];
+    environment =
+      cfg.environment
+      // inst.environment
+      // {
+        SRELAB_LISTEN = listenOn inst;
+        SRELAB_DB = inst.database;
+        SRELAB_LOG_FORMAT = cfg.logFormat;
+      };
+    serviceConfig =
+      hardening
+      // {
+        ExecStart = lib.escapeShellArgs ([(lib.getExe cfg.package) "serve"] ++ inst.extraArgs);
+      }
+      // lib.optionalAttrs (!lib.hasPrefix "${stateDir}/" inst.database) {
+        ReadWritePaths = [(dirOf inst.database)];
+      };
+  };
+in {
+  options.services.srelab = {
+    enable = lib.mkEnableOption "srelab, the instrumented HTTP service of the SRE lab";
+
+    package = mkOption {
+      type = types.package;
+      defaultText = lib.literalExpression "self.packages.\${pkgs.stdenv.hostPlatform.system}.default";
+      description = "The srelab package. The flake's modules default it to the flake's own build.";
+    };
+
+    instances = mkOption {
+      type = types.attrsOf (types.submodule instanceOptions);
+      default = labInstances;
+      defaultText = lib.literalExpression ''{ "0".port = ${toString defaults.basePort}; "1".port = ${toString (defaults.basePort + 1)}; }'';
+      example = lib.literalExpression ''{ a = { listenAddress = "0.0.0.0"; port = 8081; }; b = { listenAddress = "0.0.0.0"; port = 8082; }; }'';
+      description = "The `srelab serve` instances; each becomes the unit `srelab-<name>.service`.";
+    };
+
+    database = mkOption {
+      type = types.str;
+      default = "${stateDir}/srelab.db";
+      description = "SQLite database shared by the instances (SRELAB_DB). Outside ${stateDir} its directory is made writable for the units.";
+    };
+
+    logFormat = mkOption {
+      type = types.enum ["text" "json"];
+      default = "text";
+      description = "Log format on stderr, i.e. in the journal (SRELAB_LOG_FORMAT).";
+    };
+
+    environment = mkOption {
+      type = types.attrsOf types.str;
+      default = {};
+      example = {
+        SRELAB_SYNCHRONOUS = "normal";
+        SRELAB_BUSY_TIMEOUT = "10s";
+      };
+      description = "Environment variables of every instance, e.g. the SRELAB_* settings of `srelab serve --help`.";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open every instance's port in the firewall.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.instances != {};
+        message = "services.srelab.instances must define at least one instance.";
+      }
+      {
+        assertion = let
+          ports = lib.mapAttrsToList (_: inst: inst.port) cfg.instances;
+        in
+          lib.length ports == lib.length (lib.unique ports);
+        message = "services.srelab.instances must use distinct ports.";
+      }
+    ];
+
+    users.users.srelab = {
+      isSystemUser = true;
+      group = "srelab";
+      home = stateDir;
+      description = "srelab service";
+    };
+    users.groups.srelab = {};
+
+    systemd.services = lib.mapAttrs' (name: inst: lib.nameValuePair "srelab-${name}" (unitFor name inst)) cfg.instances;
+
+    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall (lib.mapAttrsToList (_: inst: inst.port) cfg.instances);
+  };
+}

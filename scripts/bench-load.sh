@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Benchmark of `srelab load` (printed, not asserted):
+#   1. its maximum request rate beside wrk's, at the same connection count,
+#      both against the minimal hyper server examples/bare_hyper (release);
+#   2. its peak RSS with 1,000 concurrent workers.
+# Targets from issue 3: >= 80% of wrk's rate; RSS < 64 MiB at 1,000 workers.
+#
+# Usage: scripts/bench-load.sh   (CONNS=64 DURATION=5 ROUNDS=3 WORKERS=1000 THREADS=2 to change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+WORKERS=${WORKERS:-1000}
+THREADS=${THREADS:-2}
+
+command -v wrk >/dev/null || { echo "error: wrk not found (Debian package wrk)" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "error: /usr/bin/time not found (Debian package time)" >&2; exit 1; }
+
+echo "==> cargo build --release (srelab, examples/bare_hyper)"
+cargo build --release --quiet --bin srelab --example bare_hyper
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+srelab="$target_dir/release/srelab"
+bare="$target_dir/release/examples/bare_hyper"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bare" "127.0.0.1:$port" >/dev/null 2>&1 &
+bare_pid=$!
+tmp=$(mktemp -d)
+trap 'kill "$bare_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+url="http://127.0.0.1:$port"
+
+# Rounds alternate wrk and srelab load so both see the same background
+# load; the medians are compared.
+load_rate() {
+  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["summary"]["iters"]["rate"], 1))' "$1"
+}
+wrk_rates=() load_rates=()
+for round in $(seq "$ROUNDS"); do
+  echo "==> round $round: wrk -t$THREADS -c$CONNS -d${DURATION}s $url/healthz"
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" "$url/healthz" >"$tmp/wrk.txt"
+  wrk_rates+=("$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")")
+  echo "==> round $round: srelab load --target $url --mix health=1 -c $CONNS -d ${DURATION}s -q -o json"
+  "$srelab" load --target "$url" --mix health=1 -c "$CONNS" -d "${DURATION}s" -q -o json >"$tmp/load.json"
+  load_rates+=("$(load_rate "$tmp/load.json")")
+done
+
+echo "==> /usr/bin/time -v srelab load --target $url --mix health=1 -c $WORKERS -d ${DURATION}s -q -o json"
+/usr/bin/time -v "$srelab" load --target "$url" --mix health=1 -c "$WORKERS" -d "${DURATION}s" -q -o json \
+  >"$tmp/load1000.json" 2>"$tmp/time.txt"
+rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/time.txt")
+rate_1000=$(load_rate "$tmp/load1000.json")
+
+python3 - "${wrk_rates[*]}" "${load_rates[*]}" "$rss_kib" "$rate_1000" "$CONNS" "$WORKERS" <<'PY'
+import statistics, sys
+wrk, load, rss_kib, rate_1000, conns, workers = sys.argv[1:]
+wrk, load = [float(x) for x in wrk.split()], [float(x) for x in load.split()]
+rss = int(rss_kib) / 1024
+print()
+print(f"connections            {conns}")
+for i, (w, l) in enumerate(zip(wrk, load), 1):
+    print(f"round {i}: wrk {w:10.1f} req/s   srelab load {l:10.1f} req/s   ratio {l / w:.2f}")
+w, l = statistics.median(wrk), statistics.median(load)
+print(f"median wrk             {w:12.1f} req/s")
+print(f"median srelab load     {l:12.1f} req/s")
+print(f"ratio load/wrk         {l / w:12.2f}   (target >= 0.80)")
+print(f"peak RSS, {workers} workers {rss:9.1f} MiB   (target < 64 MiB; {rate_1000} req/s)")
+PY

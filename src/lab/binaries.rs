@@ -1,0 +1,97 @@
+//! Finding the programs the lab runs: a flag or environment variable names
+//! one explicitly (how the Nix app hands in pinned ones), else PATH.
+
+use std::path::{Path, PathBuf};
+
+use super::error::LabError;
+
+/// Where to get Prometheus when it is missing.
+pub const PROMETHEUS_HINT: &str = "get it with `nix run .#lab`, or install the distribution package `prometheus` (e.g. `apt-get install prometheus`), or name it with --prometheus-bin / SRELAB_PROMETHEUS";
+
+/// A program the lab may run.
+pub struct Program {
+    /// What it is, for messages ("Prometheus").
+    pub what: &'static str,
+    /// Names to look for on PATH, in order.
+    pub names: &'static [&'static str],
+    /// Said when it is missing.
+    pub hint: &'static str,
+}
+
+pub const PROMETHEUS: Program = Program {
+    what: "Prometheus",
+    names: &["prometheus"],
+    hint: PROMETHEUS_HINT,
+};
+pub const GRAFANA: Program = Program {
+    what: "Grafana",
+    names: &["grafana", "grafana-server"],
+    hint: "name it with --grafana-bin / SRELAB_GRAFANA",
+};
+pub const NODE_EXPORTER: Program = Program {
+    what: "node exporter",
+    names: &["node_exporter", "prometheus-node-exporter"],
+    hint: "name it with --node-exporter-bin / SRELAB_NODE_EXPORTER",
+};
+
+impl Program {
+    /// The explicit path when given (it must exist), else the first name on PATH.
+    pub fn find(&self, explicit: Option<&Path>) -> Result<PathBuf, LabError> {
+        match explicit {
+            Some(path) if is_executable(path) => Ok(path.to_owned()),
+            Some(path) => Err(self.missing(format!(" at {}", path.display()))),
+            None => self.names.iter().find_map(|n| on_path(n)).ok_or_else(|| {
+                self.missing(format!(" on PATH (looked for {})", self.names.join(", ")))
+            }),
+        }
+    }
+
+    fn missing(&self, where_: String) -> LabError {
+        LabError::MissingBinary {
+            what: self.what,
+            where_,
+            hint: self.hint,
+        }
+    }
+}
+
+/// The first executable `name` in the directories of PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_path_must_exist() {
+        let err = PROMETHEUS
+            .find(Some(Path::new("/nonexistent/prometheus")))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("Prometheus not found at /nonexistent/prometheus;"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("nix run .#lab") && msg.contains("`prometheus`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn finds_sh_on_path() {
+        assert!(on_path("sh").is_some());
+        assert!(on_path("surely-no-such-program-here").is_none());
+    }
+}

@@ -1,0 +1,236 @@
+//! `srelab lab --check`: start everything, drive load, run verify while it
+//! runs, inject a fault (stop one instance) until the instance-down alert
+//! fires, restart it until it recovers, stop everything. Prints the figures
+//! (time until every target is up, total time, peak memory); the exit code
+//! is the verdict.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::defaults::JOB;
+use super::output::{esay, say};
+use super::process;
+use super::run::{STARTUP_LIMIT, Signals};
+use super::stack::{Lab, Plan, instance_name};
+use crate::verify;
+
+/// The alert the fault injection waits for (prometheus/alerts.yml).
+pub const INSTANCE_DOWN_ALERT: &str = "SrelabInstanceDown";
+
+/// How long the fault injection waits for the alert, and for recovery.
+const FAULT_LIMIT: Duration = Duration::from_secs(90);
+
+/// Options of `--check`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub duration: Duration,
+    pub verify_timeout: Duration,
+    pub fault: bool,
+    pub spec: Option<PathBuf>,
+}
+
+/// What the check saw.
+#[derive(Debug, Default)]
+struct Verdict {
+    targets_up: Option<Duration>,
+    verify: Option<(bool, Duration)>,
+    alert_fired: Option<(String, Duration)>,
+    recovered: Option<Duration>,
+    problems: Vec<String>,
+}
+
+/// Runs the check; exit 0 when everything passed, 1 otherwise.
+pub async fn run(plan: Plan, opts: Options) -> anyhow::Result<ExitCode> {
+    let mut signals = Signals::new()?;
+    let started = Instant::now();
+    let mut lab = Lab::prepare(plan)?;
+    let mut v = Verdict::default();
+    tokio::select! {
+        r = steps(&mut lab, &opts, started, &mut v) => {
+            if let Err(e) = r {
+                v.problems.push(format!("{e:#}"));
+            }
+        }
+        name = signals.recv() => v.problems.push(format!("interrupted by {name}")),
+    }
+    let peaks = lab.shutdown();
+    say(render(&v, started.elapsed(), &peaks).trim_end());
+    for p in &v.problems {
+        esay(format_args!("check: {p}"));
+    }
+    Ok(if v.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn steps(
+    lab: &mut Lab,
+    opts: &Options,
+    started: Instant,
+    v: &mut Verdict,
+) -> anyhow::Result<()> {
+    lab.start()?;
+    lab.wait_targets(false, STARTUP_LIMIT).await?;
+    v.targets_up = Some(started.elapsed());
+    say(format_args!(
+        "lab: every scrape target up after {:.1}s; load for {}",
+        started.elapsed().as_secs_f64(),
+        humantime::format_duration(opts.duration)
+    ));
+    if lab.grafana_healthy(Duration::from_secs(60)).await == Some(false) {
+        v.problems.push(format!(
+            "grafana did not answer /api/health within 60s; see {}",
+            lab.state.log("grafana").display()
+        ));
+    }
+    verify_under_load(lab, opts, v).await?;
+    if v.problems.is_empty() && opts.fault {
+        fault(lab, v).await?;
+    }
+    Ok(())
+}
+
+/// Drives the load tool for the duration and runs verify meanwhile.
+async fn verify_under_load(lab: &mut Lab, opts: &Options, v: &mut Verdict) -> anyhow::Result<()> {
+    lab.start_load(opts.duration, false)?;
+    lab.wait_targets(true, Duration::from_secs(30)).await?;
+    let cfg = verify::Config::from_sources(
+        &lab.plan.prometheus_url(),
+        opts.spec.as_deref(),
+        None,
+        None,
+        JOB,
+        lab.plan.instances.into(),
+        opts.verify_timeout,
+    )?;
+    let t = Instant::now();
+    let report = verify::check::run(&cfg).await;
+    say(report.table().trim_end());
+    v.verify = Some((report.ok(), t.elapsed()));
+    v.problems.extend(report.problems());
+    let load = lab.wait_load(opts.duration + Duration::from_secs(30)).await;
+    match load {
+        Some(s) if s.success() => {}
+        Some(s) => v.problems.push(format!(
+            "load tool exited with {s}; see {}",
+            lab.state.log("load").display()
+        )),
+        None => v.problems.push("load tool did not run".into()),
+    }
+    Ok(())
+}
+
+/// Stops the first instance until the instance-down alert fires, then
+/// restarts it until it is up and the alert resolved.
+async fn fault(lab: &mut Lab, v: &mut Verdict) -> anyhow::Result<()> {
+    let victim = lab.plan.instance_addr(0).to_string();
+    say(format_args!(
+        "fault: stopping {} ({victim})",
+        instance_name(0)
+    ));
+    lab.stop_instance(0);
+    let t = Instant::now();
+    let firing = format!(
+        r#"ALERTS{{alertname="{INSTANCE_DOWN_ALERT}",alertstate="firing",job="{JOB}",instance="{victim}"}}"#
+    );
+    if !wait_for_data(lab, &firing, FAULT_LIMIT).await {
+        v.problems.push(format!("alert {INSTANCE_DOWN_ALERT} did not fire within {FAULT_LIMIT:?} after stopping {victim}"));
+        return Ok(());
+    }
+    v.alert_fired = Some((victim.clone(), t.elapsed()));
+    say(format_args!(
+        "fault: {INSTANCE_DOWN_ALERT} firing after {:.1}s; restarting",
+        t.elapsed().as_secs_f64()
+    ));
+    lab.restart_instance(0)?;
+    let t = Instant::now();
+    let recovered = format!(
+        r#"up{{job="{JOB}",instance="{victim}"}} == 1 unless on (instance) ALERTS{{alertname="{INSTANCE_DOWN_ALERT}",alertstate="firing"}}"#
+    );
+    if wait_for_data(lab, &recovered, FAULT_LIMIT).await {
+        v.recovered = Some(t.elapsed());
+        say(format_args!(
+            "fault: {victim} up and the alert resolved after {:.1}s",
+            t.elapsed().as_secs_f64()
+        ));
+    } else {
+        v.problems.push(format!(
+            "{victim} did not recover (up and alert resolved) within {FAULT_LIMIT:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Polls `expr` until it returns a sample or `limit` passes; children must stay alive.
+async fn wait_for_data(lab: &mut Lab, expr: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if lab.check_children().is_err() {
+            return false;
+        }
+        if lab.prom.query(expr).await.is_ok_and(|s| !s.is_empty()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+fn render(v: &Verdict, total: Duration, peaks: &BTreeMap<String, u64>) -> String {
+    let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
+    let verdict = if v.problems.is_empty() {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    let mut out = format!("\nlab check: {verdict}\n");
+    let mut line = |k: &str, val: String| out.push_str(&format!("  {k:<22}{val}\n"));
+    line(
+        "all targets up after",
+        v.targets_up.map_or("-".into(), secs),
+    );
+    line(
+        "verify",
+        v.verify.map_or("-".into(), |(ok, d)| {
+            format!("{} after {}", if ok { "passed" } else { "failed" }, secs(d))
+        }),
+    );
+    line(
+        "instance-down alert",
+        v.alert_fired.as_ref().map_or("-".into(), |(who, d)| {
+            format!("fired {} after stopping {who}", secs(*d))
+        }),
+    );
+    line(
+        "recovery",
+        v.recovered.map_or("-".into(), |d| {
+            format!("up and resolved {} after restart", secs(d))
+        }),
+    );
+    line("total", secs(total));
+    line("peak memory", memory(peaks));
+    out
+}
+
+/// The sum of every child's peak resident memory, plus the lab's own.
+fn memory(peaks: &BTreeMap<String, u64>) -> String {
+    let own = process::vm_hwm_kib(std::process::id()).unwrap_or(0);
+    let total: u64 = peaks.values().sum::<u64>() + own;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let parts: Vec<String> = peaks
+        .iter()
+        .map(|(n, k)| format!("{n} {:.1}", mib(*k)))
+        .chain([format!("lab {:.1}", mib(own))])
+        .collect();
+    format!(
+        "{:.1} MiB (sum of VmHWM, MiB: {})",
+        mib(total),
+        parts.join(", ")
+    )
+}

@@ -1,0 +1,53 @@
+//! Errors of the lab, each naming the piece it concerns.
+
+use std::path::PathBuf;
+
+/// What can stop the lab from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A required binary is missing; `main` prints this and exits 2.
+    #[error("{what} not found{where_}; {hint}")]
+    MissingBinary {
+        what: &'static str,
+        where_: String,
+        hint: &'static str,
+    },
+    #[error("port {addr} ({what}) is already in use")]
+    PortInUse { addr: String, what: String },
+    #[error("port {port} is planned for both {first} and {second}")]
+    PortClash {
+        port: u16,
+        first: String,
+        second: String,
+    },
+    #[error("--base-port {base} leaves no room for {instances} instances")]
+    PortRange { base: u16, instances: u16 },
+    #[error("cannot start {what} ({program}): {source}")]
+    Spawn {
+        what: String,
+        program: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{what} exited ({status}) during start-up; its log {log}:\n{tail}")]
+    Exited {
+        what: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("scrape targets not up after {secs}s: {detail}")]
+    TargetsNotUp { secs: u64, detail: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl LabError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> LabError {
+        let path = path.into();
+        move |source| LabError::Io { path, source }
+    }
+}

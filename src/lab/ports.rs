@@ -1,0 +1,72 @@
+//! The lab's addresses, and the check that each is free before anything starts.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+
+use super::error::LabError;
+
+/// One port the lab will listen on, and for what.
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub what: String,
+    pub addr: SocketAddr,
+}
+
+impl Port {
+    pub fn new(what: impl Into<String>, port: u16) -> Port {
+        Port {
+            what: what.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Fails on the first port planned twice or already taken, naming it.
+pub fn ensure_free(ports: &[Port]) -> Result<(), LabError> {
+    let mut seen: BTreeMap<u16, &str> = BTreeMap::new();
+    for p in ports {
+        if let Some(first) = seen.insert(p.addr.port(), &p.what) {
+            return Err(LabError::PortClash {
+                port: p.addr.port(),
+                first: first.to_owned(),
+                second: p.what.clone(),
+            });
+        }
+    }
+    for p in ports {
+        // Binding and dropping is the honest test: it fails exactly when the
+        // child's own bind would.
+        TcpListener::bind(p.addr).map_err(|_| LabError::PortInUse {
+            addr: p.addr.to_string(),
+            what: p.what.clone(),
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_named() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = ensure_free(&[Port::new("prometheus", port)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("port 127.0.0.1:{port} (prometheus) is already in use")
+        );
+    }
+
+    #[test]
+    fn a_port_planned_twice_is_named() {
+        let err = ensure_free(&[Port::new("a", 1), Port::new("b", 1)]).unwrap_err();
+        assert_eq!(err.to_string(), "port 1 is planned for both a and b");
+    }
+}

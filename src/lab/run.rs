@@ -1,0 +1,140 @@
+//! The interactive lab: start everything, print what runs where, optionally
+//! drive the load tool in the foreground, run until Ctrl-C or SIGTERM.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::time::Instant;
+
+use super::grafana;
+use super::output::{esay, say};
+use super::stack::{Lab, Plan, instance_name};
+
+/// How long the lab waits for every scrape target at start-up.
+pub const STARTUP_LIMIT: Duration = Duration::from_secs(60);
+
+/// SIGINT and SIGTERM, both meaning "stop the lab".
+pub struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (before any child starts, so none is orphaned).
+    pub fn new() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
+    }
+
+    /// Waits for either signal and returns its name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
+}
+
+/// Runs the interactive lab until a signal or a child's death.
+pub async fn run(plan: Plan, load: Option<Duration>) -> anyhow::Result<ExitCode> {
+    let mut signals = Signals::new()?;
+    let started = Instant::now();
+    let mut lab = Lab::prepare(plan)?;
+    let result = tokio::select! {
+        r = interactive(&mut lab, load, started) => r,
+        name = signals.recv() => {
+            esay(format_args!("{name}: stopping the lab"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    lab.shutdown();
+    esay(format_args!(
+        "lab stopped; the database stays at {}",
+        lab.state.db().display()
+    ));
+    result
+}
+
+async fn interactive(
+    lab: &mut Lab,
+    load: Option<Duration>,
+    started: Instant,
+) -> anyhow::Result<ExitCode> {
+    lab.start()?;
+    lab.wait_targets(false, STARTUP_LIMIT).await?;
+    let up_after = started.elapsed();
+    let grafana_ok = lab.grafana_healthy(Duration::from_secs(60)).await;
+    say(summary(lab, up_after, grafana_ok).trim_end());
+    if let Some(duration) = load {
+        lab.start_load(duration, true)?;
+        let status = lab.wait_load(duration + Duration::from_secs(60)).await;
+        let status = status.map_or("not started".into(), |s| s.to_string());
+        say(format_args!(
+            "load finished ({status}); Ctrl-C stops the lab"
+        ));
+    }
+    loop {
+        lab.check_children()?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// What runs where.
+pub fn summary(lab: &Lab, up_after: Duration, grafana_ok: Option<bool>) -> String {
+    let p = &lab.plan;
+    let mut rows: Vec<(String, String)> = (0..p.instances)
+        .map(|i| (instance_name(i), format!("http://{}", p.instance_addr(i))))
+        .collect();
+    let prom = p.prometheus_url();
+    rows.push((
+        "prometheus".into(),
+        format!("{prom}  (targets: {prom}/targets, alerts: {prom}/alerts)"),
+    ));
+    match grafana_ok {
+        Some(ok) => {
+            let (user, password) = grafana::LOGIN;
+            let note = if ok {
+                ""
+            } else {
+                " (not answering yet; see its log)"
+            };
+            rows.push((
+                "grafana".into(),
+                format!(
+                    "http://127.0.0.1:{}  login {user} / {password}{note}",
+                    p.grafana_port
+                ),
+            ));
+        }
+        None => rows.push(("grafana".into(), "not running (not found)".into())),
+    }
+    match &p.node_exporter_bin {
+        Some(_) => rows.push((
+            "node exporter".into(),
+            format!("http://127.0.0.1:{}/metrics", p.node_exporter_port),
+        )),
+        None => rows.push(("node exporter".into(), "not running (not found)".into())),
+    }
+    rows.push((
+        "load metrics".into(),
+        format!(
+            "127.0.0.1:{0}, scraped while `srelab load --metrics-listen 127.0.0.1:{0}` runs",
+            p.load_metrics_port
+        ),
+    ));
+    rows.push(("database".into(), lab.state.db().display().to_string()));
+    rows.push(("logs".into(), lab.state.logs().display().to_string()));
+    let mut out = format!(
+        "srelab lab is up: every scrape target up after {:.1}s\n",
+        up_after.as_secs_f64()
+    );
+    for (what, where_) in rows {
+        out.push_str(&format!("  {what:<14} {where_}\n"));
+    }
+    out.push_str("Ctrl-C stops the lab; the database stays.\n");
+    out
+}

@@ -1,0 +1,373 @@
+//! The running lab: the instances, Prometheus, node exporter, Grafana and
+//! the load tool as supervised children, with what it takes to start them,
+//! wait for their scrape targets, stop or restart one, and shut all down.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::defaults::{JOB, LOAD_JOB, NODE_JOB};
+use super::error::LabError;
+use super::ports::{self, Port};
+use super::process::{self, Child, Output};
+use super::state::StateDir;
+use super::{grafana, prometheus};
+use crate::verify::prom::{self, Prometheus};
+
+/// Everything the lab will run, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub instances: u16,
+    pub base_port: u16,
+    pub prometheus_port: u16,
+    pub grafana_port: u16,
+    pub node_exporter_port: u16,
+    pub load_metrics_port: u16,
+    pub state_dir: PathBuf,
+    pub prometheus_bin: PathBuf,
+    /// Grafana's binary and home path, when Grafana runs.
+    pub grafana: Option<(PathBuf, PathBuf)>,
+    pub node_exporter_bin: Option<PathBuf>,
+    /// Extra arguments for every `srelab serve`.
+    pub serve_args: Vec<String>,
+    /// Extra arguments for `srelab load`.
+    pub load_args: Vec<String>,
+}
+
+impl Plan {
+    /// Every port the lab listens on, with what it is for.
+    pub fn ports(&self) -> Vec<Port> {
+        let mut out: Vec<Port> = (0..self.instances)
+            .map(|i| Port::new(instance_name(i), self.base_port + i))
+            .collect();
+        out.push(Port::new("prometheus", self.prometheus_port));
+        out.push(Port::new("load tool metrics", self.load_metrics_port));
+        if self.node_exporter_bin.is_some() {
+            out.push(Port::new("node exporter", self.node_exporter_port));
+        }
+        if self.grafana.is_some() {
+            out.push(Port::new("grafana", self.grafana_port));
+        }
+        out
+    }
+
+    /// The address of instance `i`.
+    pub fn instance_addr(&self, i: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.base_port + i))
+    }
+
+    pub fn prometheus_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.prometheus_port)
+    }
+
+    fn load_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.load_metrics_port))
+    }
+}
+
+/// `srelab-1`, `srelab-2`, …
+pub fn instance_name(i: u16) -> String {
+    format!("srelab-{}", i + 1)
+}
+
+/// The supervised children of one lab.
+pub struct Lab {
+    pub plan: Plan,
+    pub state: StateDir,
+    pub prom: Prometheus,
+    exe: PathBuf,
+    instances: Vec<Option<Child>>,
+    others: Vec<Child>,
+    load: Option<Child>,
+    /// Peak resident memory (KiB) by child name, of children already stopped.
+    peaks: BTreeMap<String, u64>,
+}
+
+impl Lab {
+    /// Checks every port and prepares the state directory; starts nothing.
+    pub fn prepare(plan: Plan) -> Result<Lab, LabError> {
+        ports::ensure_free(&plan.ports())?;
+        let state = StateDir::prepare(&plan.state_dir)?;
+        let exe = std::env::current_exe().map_err(LabError::io("current executable"))?;
+        Ok(Lab {
+            prom: Prometheus::new(&plan.prometheus_url()),
+            plan,
+            state,
+            exe,
+            instances: Vec::new(),
+            others: Vec::new(),
+            load: None,
+            peaks: BTreeMap::new(),
+        })
+    }
+
+    /// Starts the instances, node exporter, Prometheus and Grafana.
+    pub fn start(&mut self) -> Result<(), LabError> {
+        for i in 0..self.plan.instances {
+            let child = self.spawn_instance(i)?;
+            self.instances.push(Some(child));
+        }
+        let node = match self.plan.node_exporter_bin.clone() {
+            Some(bin) => {
+                let addr = SocketAddr::from(([127, 0, 0, 1], self.plan.node_exporter_port));
+                let mut cmd = Command::new(bin);
+                cmd.arg(format!("--web.listen-address={addr}"));
+                self.spawn_other("node-exporter", cmd)?;
+                Some(addr)
+            }
+            None => None,
+        };
+        let scrape = prometheus::Scrape {
+            instances: (0..self.plan.instances)
+                .map(|i| self.plan.instance_addr(i))
+                .collect(),
+            load: self.plan.load_addr(),
+            node,
+        };
+        let config = prometheus::write_config(&self.state, &scrape)?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], self.plan.prometheus_port));
+        let cmd = prometheus::command(&self.plan.prometheus_bin, &config, &self.state, listen);
+        self.spawn_other("prometheus", cmd)?;
+        if let Some((bin, home)) = self.plan.grafana.clone() {
+            let listen = SocketAddr::from(([127, 0, 0, 1], self.plan.grafana_port));
+            let url = self.plan.prometheus_url();
+            let cmd = grafana::command(&bin, &home, &self.state, listen, &url)?;
+            self.spawn_other("grafana", cmd)?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, name: &str, mut cmd: Command, output: Output) -> Result<Child, LabError> {
+        let child = Child::spawn(name, &mut cmd, output)?;
+        // A record of every pid, so tests (and users) can check none is left.
+        let pids = self.state.root().join("pids");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&pids)
+            .map_err(LabError::io(&pids))?;
+        writeln!(f, "{} {}", child.pid(), name).map_err(LabError::io(&pids))?;
+        Ok(child)
+    }
+
+    fn spawn_other(&mut self, name: &str, cmd: Command) -> Result<(), LabError> {
+        let child = self.spawn(name, cmd, Output::Log(self.state.log(name)))?;
+        self.others.push(child);
+        Ok(())
+    }
+
+    fn spawn_instance(&self, i: u16) -> Result<Child, LabError> {
+        let name = instance_name(i);
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(self.plan.instance_addr(i).to_string())
+            .arg("--db")
+            .arg(self.state.db())
+            .args(&self.plan.serve_args);
+        self.spawn(&name, cmd, Output::Log(self.state.log(&name)))
+    }
+
+    /// Stops instance `i` (the fault the check injects).
+    pub fn stop_instance(&mut self, i: u16) {
+        if let Some(mut child) = self.instances[i as usize].take() {
+            child.sample_memory();
+            child.stop();
+            self.record_peak(&child);
+        }
+    }
+
+    /// Starts instance `i` again on its port.
+    pub fn restart_instance(&mut self, i: u16) -> Result<(), LabError> {
+        self.stop_instance(i);
+        let child = self.spawn_instance(i)?;
+        self.instances[i as usize] = Some(child);
+        Ok(())
+    }
+
+    /// Starts the load tool against every instance for `duration`; with
+    /// `tui` it shares the terminal, else it is quiet and logs to a file.
+    pub fn start_load(&mut self, duration: Duration, tui: bool) -> Result<(), LabError> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("load");
+        for i in 0..self.plan.instances {
+            cmd.arg("--target")
+                .arg(format!("http://{}", self.plan.instance_addr(i)));
+        }
+        cmd.arg("--duration")
+            .arg(humantime::format_duration(duration).to_string())
+            .arg("--metrics-listen")
+            .arg(self.plan.load_addr().to_string());
+        let named = |flags: &[&str]| {
+            self.plan
+                .load_args
+                .iter()
+                .any(|a| flags.contains(&a.as_str()))
+        };
+        if !named(&["-c", "--concurrency"]) {
+            cmd.arg("--concurrency").arg("4");
+        }
+        let output = if tui {
+            Output::Inherit
+        } else {
+            cmd.arg("--quiet");
+            Output::Log(self.state.log("load"))
+        };
+        cmd.args(&self.plan.load_args);
+        self.load = Some(self.spawn("load", cmd, output)?);
+        Ok(())
+    }
+
+    /// Waits for the load tool to finish (at most `limit`, then stops it).
+    pub async fn wait_load(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let load = self.load.as_mut()?;
+            if let Some(status) = load.exited() {
+                let load = self.load.take()?;
+                self.record_peak(&load);
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                let mut load = self.load.take()?;
+                let status = load.stop();
+                self.record_peak(&load);
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An error for the first child that exited unexpectedly.
+    pub fn check_children(&mut self) -> Result<(), LabError> {
+        let all = self
+            .instances
+            .iter_mut()
+            .flatten()
+            .chain(self.others.iter_mut());
+        for child in all {
+            if let Some(status) = child.exited() {
+                return Err(child.exit_error(status));
+            }
+        }
+        Ok(())
+    }
+
+    /// An error when the load tool has already exited.
+    fn check_load(&mut self) -> Result<(), LabError> {
+        match self.load.as_mut() {
+            Some(load) => match load.exited() {
+                Some(status) => Err(load.exit_error(status)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every scrape target is up (the load tool's only when
+    /// `with_load`), checking meanwhile that no child died.
+    pub async fn wait_targets(&mut self, with_load: bool, limit: Duration) -> Result<(), LabError> {
+        let want = self.expected_targets(with_load);
+        let deadline = Instant::now() + limit;
+        loop {
+            self.check_children()?;
+            if with_load {
+                self.check_load()?;
+            }
+            let targets = self.prom.targets().await;
+            let missing: Vec<String> = match &targets {
+                Ok(list) => want
+                    .iter()
+                    .filter(|(job, inst)| {
+                        !list
+                            .iter()
+                            .any(|t| &t.job == job && &t.instance == inst && t.health == "up")
+                    })
+                    .map(|(job, inst)| describe_target(job, inst, targets.as_ref().ok()))
+                    .collect(),
+                Err(e) => vec![format!("prometheus: {e}")],
+            };
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LabError::TargetsNotUp {
+                    secs: limit.as_secs(),
+                    detail: missing.join("; "),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    fn expected_targets(&self, with_load: bool) -> BTreeSet<(String, String)> {
+        let mut want: BTreeSet<(String, String)> = (0..self.plan.instances)
+            .map(|i| (JOB.to_owned(), self.plan.instance_addr(i).to_string()))
+            .collect();
+        if self.plan.node_exporter_bin.is_some() {
+            let addr = format!("127.0.0.1:{}", self.plan.node_exporter_port);
+            want.insert((NODE_JOB.to_owned(), addr));
+        }
+        if with_load {
+            want.insert((LOAD_JOB.to_owned(), self.plan.load_addr().to_string()));
+        }
+        want
+    }
+
+    /// Whether Grafana (when it runs) answers its health endpoint, waiting up to `limit`.
+    pub async fn grafana_healthy(&self, limit: Duration) -> Option<bool> {
+        self.plan.grafana.as_ref()?;
+        let url = format!("http://127.0.0.1:{}/api/health", self.plan.grafana_port);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if prom::get_status(&url).await == Some(200) {
+                return Some(true);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Some(false)
+    }
+
+    fn record_peak(&mut self, child: &Child) {
+        let e = self.peaks.entry(child.name().to_owned()).or_default();
+        *e = (*e).max(child.peak_kib());
+    }
+
+    /// Stops every child (SIGTERM to all, wait, kill); idempotent.
+    /// Returns the peak resident memory (KiB) of each child.
+    pub fn shutdown(&mut self) -> BTreeMap<String, u64> {
+        let mut all: Vec<Child> = self.load.take().into_iter().collect();
+        all.extend(self.instances.iter_mut().filter_map(Option::take));
+        all.append(&mut self.others);
+        for c in &mut all {
+            c.sample_memory();
+        }
+        process::stop_all(&mut all);
+        for c in &all {
+            self.record_peak(c);
+        }
+        self.peaks.clone()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn describe_target(job: &str, inst: &str, list: Option<&Vec<prom::Target>>) -> String {
+    let found = list.and_then(|l| l.iter().find(|t| t.job == job && t.instance == inst));
+    match found {
+        Some(t) if !t.last_error.is_empty() => {
+            format!("{job} {inst} ({}: {})", t.health, t.last_error)
+        }
+        Some(t) => format!("{job} {inst} ({})", t.health),
+        None => format!("{job} {inst} (not in Prometheus' targets)"),
+    }
+}

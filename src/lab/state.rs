@@ -1,0 +1,77 @@
+//! The lab's state directory: the shared SQLite database (kept between
+//! runs), logs, and the generated Prometheus and Grafana files.
+//!
+//! ```text
+//! STATE/srelab.db                   the instances' database (stays)
+//! STATE/logs/NAME.log               each child's stdout and stderr
+//! STATE/prometheus/prometheus.yml   generated; alerts.yml beside it
+//! STATE/prometheus/data/            TSDB, emptied on every start
+//! STATE/grafana/…                   provisioning, dashboards, data
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use super::error::LabError;
+
+/// The paths inside one state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Creates the directory tree (absolute paths, since children get them).
+    /// Prometheus' TSDB is emptied: stale series of an earlier run would
+    /// otherwise count as instances for five minutes.
+    pub fn prepare(root: &Path) -> Result<StateDir, LabError> {
+        std::fs::create_dir_all(root).map_err(LabError::io(root))?;
+        let root = std::fs::canonicalize(root).map_err(LabError::io(root))?;
+        let dir = StateDir { root };
+        let data = dir.prometheus_data();
+        if data.exists() {
+            std::fs::remove_dir_all(&data).map_err(LabError::io(&data))?;
+        }
+        for d in [dir.logs(), data, dir.grafana().join("data")] {
+            std::fs::create_dir_all(&d).map_err(LabError::io(&d))?;
+        }
+        Ok(dir)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The SQLite file all instances share.
+    pub fn db(&self) -> PathBuf {
+        self.root.join("srelab.db")
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// The log file of one child.
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.logs().join(format!("{name}.log"))
+    }
+
+    pub fn prometheus(&self) -> PathBuf {
+        self.root.join("prometheus")
+    }
+
+    pub fn prometheus_data(&self) -> PathBuf {
+        self.prometheus().join("data")
+    }
+
+    pub fn grafana(&self) -> PathBuf {
+        self.root.join("grafana")
+    }
+}
+
+/// Writes `text` to `path`, creating its directory.
+pub fn write(path: &Path, text: &str) -> Result<(), LabError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(LabError::io(dir))?;
+    }
+    std::fs::write(path, text).map_err(LabError::io(path))
+}

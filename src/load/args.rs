@@ -1,0 +1,128 @@
+//! The command line of `srelab load`: rlt's options plus srelab's own.
+
+use std::{net::SocketAddr, str::FromStr, time::Duration};
+
+use rlt::cli::BenchCli;
+
+use super::{
+    gates::P99Gate,
+    mix::{DEFAULT_MIX, Mix},
+    target::Target,
+};
+
+/// Arguments of `srelab load`: srelab's own, then rlt's (-c, -d, -n, -r,
+/// -w, -q, -o, -O, baselines). `-r/--rate` switches to the open model:
+/// requests are due at fixed times and their latency counts from then (no
+/// coordinated omission). Boxed: the subcommand enum stays small.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub load: Box<LoadArgs>,
+
+    #[command(flatten)]
+    pub bench: Box<BenchCli>,
+}
+
+/// srelab's own options of `srelab load`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Base URL of an instance; repeat to spread requests over several
+    #[arg(
+        long = "target",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub targets: Vec<Target>,
+
+    /// Weighted mix of request kinds: list, create, get (items this run
+    /// created), work, health
+    #[arg(long, value_name = "KIND=WEIGHT,...", default_value = DEFAULT_MIX)]
+    pub mix: Mix,
+
+    /// Think time per simulated user between requests, e.g. 100ms..500ms
+    /// (closed model only)
+    #[arg(long, value_name = "MIN..MAX", conflicts_with = "rate")]
+    pub think: Option<Think>,
+
+    /// Start workers gradually over this time (closed model) or raise the
+    /// rate linearly to -r over it (open model); reported apart
+    #[arg(long, value_name = "DURATION")]
+    pub ramp: Option<humantime::Duration>,
+
+    /// Seed of the request mix (default: random, recorded in the report)
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Milliseconds of CPU work per `work` request (1..=1000)
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub work_ms: u32,
+
+    /// Give up on a request after this long (counted as a transport error)
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub request_timeout: humantime::Duration,
+
+    /// Fail (exit 1) when errors and unexpected answers exceed this share
+    /// of the steady-state requests
+    #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
+    pub max_error_ratio: Option<f64>,
+
+    /// Fail (exit 1) when the steady-state p99 exceeds DURATION; ROUTE=DURATION
+    /// or KIND=DURATION judges one route (e.g. /api/items=20ms); repeatable
+    #[arg(long, value_name = "[ROUTE=]DURATION")]
+    pub max_p99: Vec<P99Gate>,
+
+    /// Serve the tool's own metrics at http://ADDR/metrics during the run
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{s}` is not a ratio between 0 and 1")),
+    }
+}
+
+/// Think time bounds, `MIN..MAX` or one fixed `DURATION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Think {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl FromStr for Think {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (min, max) = s.split_once("..").unwrap_or((s, s));
+        let parse = |d: &str| {
+            humantime::parse_duration(d.trim())
+                .map_err(|e| format!("`{d}` in `{s}` is not a duration: {e}"))
+        };
+        let (min, max) = (parse(min)?, parse(max)?);
+        if min > max {
+            return Err(format!("`{s}`: MIN is larger than MAX"));
+        }
+        Ok(Think { min, max })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn think_bounds() {
+        let t: Think = "100ms..1s".parse().unwrap();
+        assert_eq!(
+            (t.min, t.max),
+            (Duration::from_millis(100), Duration::from_secs(1))
+        );
+        assert_eq!(
+            "5ms".parse::<Think>().unwrap().max,
+            Duration::from_millis(5)
+        );
+        assert!("1s..100ms".parse::<Think>().is_err());
+        assert!("x..1s".parse::<Think>().is_err());
+    }
+}

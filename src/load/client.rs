@@ -1,0 +1,157 @@
+//! The HTTP client: one keep-alive HTTP/1.1 connection per worker and target.
+//!
+//! Like wrk, each worker owns its connections: no pool lock on the hot
+//! path, and the connection is driven inside the worker's own task (not a
+//! task of its own), which saves a cross-task wake-up per request. A
+//! connection that fails is dropped and the next request dials again.
+
+use bytes::Bytes;
+use http::{Request, StatusCode, header, response::Parts};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::target::Target;
+
+/// Why an exchange got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connect: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error("handshake: {0}")]
+    Handshake(#[source] hyper::Error),
+    #[error("http: {0}")]
+    Http(#[source] hyper::Error),
+    #[error("timeout")]
+    Timeout,
+}
+
+/// A complete answer: status, `Location` header and the whole body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub location: Option<Bytes>,
+    pub body: Bytes,
+}
+
+type Link = (
+    SendRequest<Full<Bytes>>,
+    Connection<TokioIo<TcpStream>, Full<Bytes>>,
+);
+
+/// A worker's connection to one target, dialled on first use.
+#[derive(Default)]
+pub struct Conn {
+    link: Option<Link>,
+}
+
+impl Conn {
+    /// Sends one request and reads the whole answer within `timeout`; after
+    /// a timeout the connection is dropped (it still owes an answer).
+    pub async fn exchange(
+        &mut self,
+        target: &Target,
+        req: Request<Full<Bytes>>,
+        timeout: std::time::Duration,
+    ) -> Result<Answer, ClientError> {
+        match tokio::time::timeout(timeout, self.try_exchange(target, req)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.link = None;
+                Err(ClientError::Timeout)
+            }
+        }
+    }
+
+    async fn try_exchange(
+        &mut self,
+        target: &Target,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Answer, ClientError> {
+        if self.link.is_none() {
+            // Boxed: the rare dial keeps its state out of every request's future.
+            self.link = Some(Box::pin(dial(target)).await?);
+        }
+        let (result, ended) = {
+            let (sender, conn) = self.link.as_mut().expect("dialled above");
+            let work = async {
+                sender.ready().await?;
+                let (parts, body) = sender.send_request(req).await?.into_parts();
+                Ok::<_, hyper::Error>((parts, body.collect().await?.to_bytes()))
+            };
+            tokio::pin!(work);
+            tokio::select! {
+                biased;
+                r = &mut work => (r, false),
+                // The connection ended (e.g. the server closed it after this
+                // answer): whatever it delivered is still in `work`.
+                _ = conn => (work.await, true),
+            }
+        };
+        match result {
+            Ok((parts, body)) => {
+                if ended || closing(&parts) {
+                    self.link = None;
+                }
+                Ok(answer(parts, body))
+            }
+            Err(e) => {
+                self.link = None;
+                Err(ClientError::Http(e))
+            }
+        }
+    }
+}
+
+fn closing(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+fn answer(parts: Parts, body: Bytes) -> Answer {
+    let location = parts
+        .headers
+        .get(header::LOCATION)
+        .map(|v| Bytes::copy_from_slice(v.as_bytes()));
+    Answer {
+        status: parts.status,
+        location,
+        body,
+    }
+}
+
+async fn dial(target: &Target) -> Result<Link, ClientError> {
+    let stream = TcpStream::connect(&target.authority)
+        .await
+        .map_err(ClientError::Connect)?;
+    stream.set_nodelay(true).map_err(ClientError::Connect)?;
+    // Answers are small; a 4 KiB read buffer (hyper's default starts at
+    // 8 KiB and grows) keeps 1,000 workers' connections light.
+    http1::Builder::new()
+        .read_buf_exact_size(Some(4096))
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(ClientError::Handshake)
+}
+/// Builds a request to `path` on `target`.
+pub fn request(
+    target: &Target,
+    method: &'static str,
+    path: &str,
+    body: Option<Bytes>,
+) -> Request<Full<Bytes>> {
+    let builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, target.authority.as_str());
+    let builder = match body {
+        Some(_) => builder.header(header::CONTENT_TYPE, "application/json"),
+        None => builder,
+    };
+    builder
+        .body(Full::new(body.unwrap_or_default()))
+        .expect("method, path and headers are valid")
+}

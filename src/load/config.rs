@@ -1,0 +1,57 @@
+//! The validated settings of one run, built from [`Args`] with a full struct
+//! literal so a new flag fails to compile until it is wired.
+
+use std::time::Duration;
+
+use super::{args::Args, args::Think, mix::Mix, schedule::Schedule, target::Target};
+
+/// Everything the workers need, fixed for the run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub targets: Vec<Target>,
+    pub mix: Mix,
+    pub think: Option<Think>,
+    pub ramp: Duration,
+    pub seed: u64,
+    pub work_ms: u32,
+    pub request_timeout: Duration,
+    pub workers: u32,
+    pub warmup: u64,
+    pub duration: Option<Duration>,
+    pub iterations: Option<u64>,
+    /// `Some` in the open model (`--rate`).
+    pub schedule: Option<Schedule>,
+}
+
+impl Config {
+    pub fn from_args(args: &Args) -> Config {
+        let load = &args.load;
+        let ramp = load.ramp.map_or(Duration::ZERO, Into::into);
+        Config {
+            targets: load.targets.clone(),
+            mix: load.mix.clone(),
+            think: load.think,
+            ramp,
+            seed: load.seed.unwrap_or_else(rand::random),
+            work_ms: load.work_ms,
+            request_timeout: load.request_timeout.into(),
+            workers: args.bench.concurrency.get(),
+            warmup: args.bench.warmup,
+            duration: args.bench.duration.map(Into::into),
+            iterations: args.bench.iterations.map(|n| n.get()),
+            schedule: args
+                .bench
+                .rate
+                .map(|r| Schedule::new(f64::from(r.get()), ramp)),
+        }
+    }
+}
+
+/// SplitMix64: a tiny, well-mixed hash so request `k` of seed `s` is the
+/// same request on every run, whatever the concurrency.
+pub fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}

@@ -1,0 +1,173 @@
+//! Absolute SLO gates for CI: error ratio and p99, overall or per route.
+//!
+//! Gates judge the steady phase over all targets; a breach exits 1 with one
+//! line naming the gate.
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use serde::Serialize;
+
+use super::mix::Kind;
+
+/// What a p99 gate judges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every request.
+    All,
+    /// The requests of a route template, all methods (e.g. `/api/items`).
+    Route(String),
+    /// The requests of one kind (e.g. `create`).
+    Kind(Kind),
+}
+
+impl Scope {
+    /// Whether requests of `kind` fall under this gate.
+    pub fn covers(&self, kind: Kind) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Route(r) => kind.route() == r,
+            Scope::Kind(k) => *k == kind,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::All => f.write_str("all requests"),
+            Scope::Route(r) => f.write_str(r),
+            Scope::Kind(k) => write!(f, "{k} ({} {})", k.method(), k.route()),
+        }
+    }
+}
+
+/// `--max-p99 [SCOPE=]DURATION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct P99Gate {
+    pub scope: Scope,
+    pub limit: Duration,
+}
+
+impl FromStr for P99Gate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (scope, limit) = match s.rsplit_once('=') {
+            None => (Scope::All, s),
+            Some((scope, limit)) => (parse_scope(scope)?, limit),
+        };
+        let limit = humantime::parse_duration(limit)
+            .map_err(|e| format!("`{limit}` is not a duration: {e}"))?;
+        Ok(P99Gate { scope, limit })
+    }
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    if let Some(kind) = Kind::ALL.into_iter().find(|k| k.name() == s) {
+        return Ok(Scope::Kind(kind));
+    }
+    if Kind::ALL.iter().any(|k| k.route() == s) {
+        return Ok(Scope::Route(s.to_string()));
+    }
+    let mut routes: Vec<_> = Kind::ALL.iter().map(|k| k.route()).collect();
+    routes.dedup();
+    Err(format!(
+        "unknown route or kind `{s}` (routes: {})",
+        routes.join(", ")
+    ))
+}
+
+/// One gate's verdict, as the report lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    pub gate: String,
+    pub limit: f64,
+    /// `None` when nothing was measured (which fails the gate).
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+impl GateResult {
+    /// The one line printed for a breached gate.
+    pub fn breach_line(&self) -> String {
+        match self.value {
+            Some(v) if self.gate.starts_with("max-p99") => {
+                format!(
+                    "gate {} breached: p99 {} > {}",
+                    self.gate,
+                    ms(v),
+                    ms(self.limit)
+                )
+            }
+            Some(v) => format!("gate {} breached: {v:.4} > {}", self.gate, self.limit),
+            None => format!(
+                "gate {} breached: no steady-state requests to judge",
+                self.gate
+            ),
+        }
+    }
+}
+
+fn ms(secs: f64) -> String {
+    format!("{:.2}ms", secs * 1e3)
+}
+
+/// Judges the p99 gate given the p99 of its scope, if any request fell in it.
+pub fn p99(gate: &P99Gate, p99: Option<Duration>) -> GateResult {
+    let name = match &gate.scope {
+        Scope::All => "max-p99".to_string(),
+        scope => format!("max-p99 {scope}"),
+    };
+    let limit = gate.limit.as_secs_f64();
+    let value = p99.map(|d| d.as_secs_f64());
+    GateResult {
+        gate: name,
+        limit,
+        value,
+        passed: value.is_some_and(|v| v <= limit),
+    }
+}
+
+/// Judges the error-ratio gate.
+pub fn error_ratio(max: f64, errors: u64, requests: u64) -> GateResult {
+    let value = (requests > 0).then(|| errors as f64 / requests as f64);
+    GateResult {
+        gate: "max-error-ratio".into(),
+        limit: max,
+        value,
+        passed: value.is_some_and(|v| v <= max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_scopes() {
+        let g: P99Gate = "50ms".parse().unwrap();
+        assert_eq!(g.scope, Scope::All);
+        let g: P99Gate = "/api/items=20ms".parse().unwrap();
+        assert_eq!(g.scope, Scope::Route("/api/items".into()));
+        assert!(g.scope.covers(Kind::Create) && !g.scope.covers(Kind::Get));
+        let g: P99Gate = "get=1s".parse().unwrap();
+        assert_eq!(g.scope, Scope::Kind(Kind::Get));
+        assert!("/nope=1s".parse::<P99Gate>().is_err());
+        assert!("fast".parse::<P99Gate>().is_err());
+    }
+
+    #[test]
+    fn judges() {
+        let g: P99Gate = "/api/items=20ms".parse().unwrap();
+        let r = p99(&g, Some(Duration::from_millis(30)));
+        assert!(!r.passed);
+        assert_eq!(
+            r.breach_line(),
+            "gate max-p99 /api/items breached: p99 30.00ms > 20.00ms"
+        );
+        assert!(p99(&g, Some(Duration::from_millis(10))).passed);
+        assert!(!p99(&g, None).passed);
+        assert!(error_ratio(0.01, 1, 1000).passed);
+        assert!(!error_ratio(0.01, 2, 100).passed);
+    }
+}

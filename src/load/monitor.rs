@@ -1,0 +1,237 @@
+//! The tool watching itself: schedule lag, dropped arrivals and its own CPU.
+//!
+//! When the tool cannot keep its schedule, the latency it reports would
+//! partly be its own; the report then says so and marks the run as not
+//! trustworthy instead of blaming the server.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::stats::{histogram, record_micros};
+
+/// A worker waking this late after sleeping until a due time means the
+/// tool itself is behind (tokio's timer alone is good to about 1 ms).
+const TIMER_LAG_LIMIT: Duration = Duration::from_millis(10);
+/// An arrival started this late because no worker was free is "late".
+const LATE_LIMIT: Duration = Duration::from_millis(10);
+/// A CPU sample at or above this share of the cores counts as saturated.
+const SATURATED: f64 = 0.95;
+/// Share of arrivals that may go unsent, or of CPU samples that may be
+/// saturated, before the run is not trustworthy.
+const TOLERATED: f64 = 0.01;
+const CPU_TOLERATED: f64 = 0.1;
+const CPU_SAMPLE: Duration = Duration::from_millis(250);
+
+/// Counters shared by the workers.
+pub struct Monitor {
+    /// Arrivals the workers started (open model) or requests begun (closed).
+    pub started: AtomicU64,
+    /// Requests cut off by the end of the run or Ctrl-C before an answer.
+    pub interrupted: AtomicU64,
+    late: AtomicU64,
+    lag: Mutex<Histogram<u64>>,
+    timer_lag: Mutex<Histogram<u64>>,
+    cpu: Mutex<CpuStats>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct CpuStats {
+    samples: u64,
+    saturated: u64,
+    max: f64,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            started: AtomicU64::new(0),
+            interrupted: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            lag: Mutex::new(histogram()),
+            timer_lag: Mutex::new(histogram()),
+            cpu: Mutex::default(),
+        }
+    }
+}
+
+impl Monitor {
+    /// Records how late an arrival started; `slept` says whether its worker
+    /// was idle and waited for the due time (then lateness is the tool's own).
+    pub fn arrival(&self, lag: Duration, slept: bool) {
+        record_micros(&mut self.lag.lock().unwrap_or_else(|e| e.into_inner()), lag);
+        if slept {
+            record_micros(
+                &mut self.timer_lag.lock().unwrap_or_else(|e| e.into_inner()),
+                lag,
+            );
+        } else if lag > LATE_LIMIT {
+            self.late.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Samples the process's CPU time until the returned task is aborted.
+    pub fn spawn_cpu_sampler(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let monitor = self.clone();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        tokio::spawn(async move {
+            let mut last = (Instant::now(), cpu_seconds());
+            let mut tick = tokio::time::interval(CPU_SAMPLE);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let now = (Instant::now(), cpu_seconds());
+                let (Some(cpu), Some(before)) = (now.1, last.1) else {
+                    continue;
+                };
+                let wall = now.0.duration_since(last.0).as_secs_f64();
+                let share = (cpu - before) / (wall * cores);
+                let mut s = monitor.cpu.lock().unwrap_or_else(|e| e.into_inner());
+                s.samples += 1;
+                s.saturated += u64::from(share >= SATURATED);
+                s.max = s.max.max(share);
+                last = now;
+            }
+        })
+    }
+
+    /// The verdict, given how many arrivals were due (open model only).
+    pub fn verdict(&self, due: Option<u64>, workers: u32) -> SelfReport {
+        let lag = self.lag.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let timer_lag = self
+            .timer_lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let cpu = *self.cpu.lock().unwrap_or_else(|e| e.into_inner());
+        let started = self.started.load(Ordering::Relaxed);
+        let dropped = due.map(|d| d.saturating_sub(started));
+        let mut warnings = Vec::new();
+        let timer_p99 = micros(timer_lag.value_at_quantile(0.99));
+        if !timer_lag.is_empty() && timer_p99 > TIMER_LAG_LIMIT.as_secs_f64() {
+            warnings.push(format!(
+                "the tool itself fell behind its schedule: timer lag p99 {:.1} ms (limit {} ms)",
+                timer_p99 * 1e3,
+                TIMER_LAG_LIMIT.as_millis()
+            ));
+        }
+        if let (Some(due), Some(dropped)) = (due, dropped)
+            && dropped as f64 > TOLERATED * due as f64
+        {
+            warnings.push(format!(
+                "{dropped} of {due} scheduled arrivals were never sent: all {workers} workers were busy; raise -c"
+            ));
+        }
+        if cpu.samples > 0 && cpu.saturated as f64 > CPU_TOLERATED * cpu.samples as f64 {
+            warnings.push(format!(
+                "the tool's own CPU was saturated in {} of {} samples (max {:.0}% of the cores)",
+                cpu.saturated,
+                cpu.samples,
+                cpu.max * 100.0
+            ));
+        }
+        SelfReport {
+            trustworthy: warnings.is_empty(),
+            warnings,
+            schedule_lag: (!lag.is_empty()).then(|| LagReport::of(&lag)),
+            timer_lag: (!timer_lag.is_empty()).then(|| LagReport::of(&timer_lag)),
+            arrivals_due: due,
+            arrivals_started: started,
+            dropped_arrivals: dropped,
+            late_arrivals: self.late.load(Ordering::Relaxed),
+            interrupted: self.interrupted.load(Ordering::Relaxed),
+            cpu_samples: cpu.samples,
+            cpu_saturated_samples: cpu.saturated,
+            cpu_max_ratio: cpu.max,
+        }
+    }
+}
+
+fn micros(us: u64) -> f64 {
+    us as f64 / 1e6
+}
+
+fn cpu_seconds() -> Option<f64> {
+    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+    Some((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+}
+
+/// Lag percentiles in seconds.
+#[derive(Debug, Serialize)]
+pub struct LagReport {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl LagReport {
+    fn of(h: &Histogram<u64>) -> Self {
+        LagReport {
+            p50: micros(h.value_at_quantile(0.5)),
+            p99: micros(h.value_at_quantile(0.99)),
+            max: micros(h.max()),
+        }
+    }
+}
+
+/// What the tool saw of itself; `trustworthy` is false with reasons in `warnings`.
+#[derive(Debug, Serialize)]
+pub struct SelfReport {
+    pub trustworthy: bool,
+    pub warnings: Vec<String>,
+    /// Start minus due time of every arrival (open model).
+    pub schedule_lag: Option<LagReport>,
+    /// The same, only for arrivals whose worker was idle: the tool's own lag.
+    pub timer_lag: Option<LagReport>,
+    pub arrivals_due: Option<u64>,
+    pub arrivals_started: u64,
+    pub dropped_arrivals: Option<u64>,
+    /// Arrivals started over 10 ms late because every worker was busy;
+    /// their latency counts from the due time, so it includes the wait.
+    pub late_arrivals: u64,
+    pub interrupted: u64,
+    pub cpu_samples: u64,
+    pub cpu_saturated_samples: u64,
+    pub cpu_max_ratio: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsent_arrivals_and_timer_lag_make_the_run_untrustworthy() {
+        let m = Monitor::default();
+        m.started.store(990, Ordering::Relaxed);
+        m.arrival(Duration::from_micros(800), true);
+        m.arrival(Duration::from_millis(50), false);
+        let ok = m.verdict(Some(1000), 4);
+        assert!(ok.trustworthy, "{:?}", ok.warnings);
+        assert_eq!((ok.dropped_arrivals, ok.late_arrivals), (Some(10), 1));
+
+        let bad = m.verdict(Some(1100), 4);
+        assert!(!bad.trustworthy);
+        assert!(
+            bad.warnings[0].contains("110 of 1100"),
+            "{:?}",
+            bad.warnings
+        );
+
+        for _ in 0..10 {
+            m.arrival(Duration::from_millis(30), true);
+        }
+        let late = m.verdict(Some(1000), 4);
+        assert!(
+            late.warnings[0].contains("timer lag"),
+            "{:?}",
+            late.warnings
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The rlt bench suite: one iteration is one request, planned from the
+//! global sequence number, sent at its due time, checked and recorded.
+
+use std::{
+    sync::{Arc, Mutex, OnceLock, atomic::Ordering},
+    time::Duration,
+};
+
+use anyhow::Result;
+use async_trait::async_trait;
+use rlt::{BenchSuite, IterInfo, IterReport, Status};
+use tokio::time::{Instant, sleep, sleep_until};
+
+use super::{
+    check::{self, Created, Outcome},
+    client::{self, Answer, Conn},
+    config::{Config, mix64},
+    metrics::LoadMetrics,
+    mix::Kind,
+    monitor::Monitor,
+    schedule::worker_start,
+    stats::{Phase, Sample, Stats},
+};
+
+/// Items kept per target for `get`; older ones are overwritten.
+const POOL: usize = 10_000;
+
+/// State shared by all workers.
+pub struct Shared {
+    pub config: Config,
+    pub stats: Stats,
+    pub monitor: Arc<Monitor>,
+    /// The tool's own metrics, when `--metrics-listen` serves them.
+    pub metrics: Option<Arc<LoadMetrics>>,
+    /// When the main phase began (after warm-up).
+    pub start: OnceLock<Instant>,
+    calls: std::sync::atomic::AtomicU64,
+    created: Vec<Mutex<Vec<Created>>>,
+}
+
+impl Shared {
+    pub fn new(config: Config, monitor: Arc<Monitor>, metrics: Option<Arc<LoadMetrics>>) -> Self {
+        let shards = std::thread::available_parallelism().map_or(1, |n| n.get()) * 2;
+        Shared {
+            stats: Stats::new(shards, config.targets.len()),
+            created: config.targets.iter().map(|_| Mutex::default()).collect(),
+            config,
+            monitor,
+            metrics,
+            start: OnceLock::new(),
+            calls: Default::default(),
+        }
+    }
+
+    fn remember(&self, target: usize, item: Created) {
+        let mut pool = self.created[target]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL {
+            pool.push(item);
+        } else {
+            let slot = item.id as usize % POOL;
+            pool[slot] = item;
+        }
+    }
+
+    fn recall(&self, target: usize, random: u64) -> Option<Created> {
+        let pool = self.created[target]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        (!pool.is_empty()).then(|| pool[random as usize % pool.len()].clone())
+    }
+}
+
+/// The suite rlt clones into each worker.
+#[derive(Clone)]
+pub struct Suite {
+    pub shared: Arc<Shared>,
+}
+
+/// A worker's own state: its connections and think-time randomness.
+pub struct Worker {
+    id: u32,
+    conns: Vec<Conn>,
+    random: u64,
+    started: bool,
+}
+
+/// Counts a request as interrupted unless it finished.
+struct InFlight<'a>(&'a Monitor, bool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.interrupted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[async_trait]
+impl BenchSuite for Suite {
+    type WorkerState = Worker;
+
+    async fn state(&self, id: u32) -> Result<Worker> {
+        let conns = self
+            .shared
+            .config
+            .targets
+            .iter()
+            .map(|_| Conn::default())
+            .collect();
+        let random = mix64(self.shared.config.seed ^ u64::from(id).rotate_left(32));
+        Ok(Worker {
+            id,
+            conns,
+            random,
+            started: false,
+        })
+    }
+
+    async fn bench(&mut self, w: &mut Worker, info: &IterInfo) -> Result<IterReport> {
+        let shared = &*self.shared;
+        let cfg = &shared.config;
+        // rlt runs exactly `warmup` calls before the main phase starts.
+        let warmup = cfg.warmup > 0 && shared.calls.fetch_add(1, Ordering::Relaxed) < cfg.warmup;
+        let (from, phase) = if warmup {
+            (Instant::now(), Phase::Warmup)
+        } else {
+            self.wait_turn(w, info.runner_seq).await
+        };
+        let (target, plan) = self.plan(info.runner_seq, phase);
+        let req = client::request(
+            &cfg.targets[target],
+            plan.kind.method(),
+            &plan.path,
+            plan.body.clone(),
+        );
+
+        let mut in_flight = InFlight(&shared.monitor, false);
+        let conn = &mut w.conns[target];
+        let answer = conn
+            .exchange(&cfg.targets[target], req, cfg.request_timeout)
+            .await;
+        let latency = from.elapsed();
+        in_flight.1 = true;
+        let (outcome, status) = match &answer {
+            Ok(a) => {
+                let (outcome, created) = check::check(&plan, cfg.work_ms, a);
+                if let Some(c) = created {
+                    shared.remember(target, c);
+                }
+                (outcome, Some(a.status.as_u16()))
+            }
+            Err(_) => (Outcome::TransportError, None),
+        };
+        self.record(w.id, (phase, target, plan.kind), outcome, status, latency);
+        let answer = answer?;
+        Ok(IterReport {
+            duration: latency,
+            status: rlt_status(outcome, &answer),
+            bytes: answer.body.len() as u64,
+            items: 1,
+        })
+    }
+}
+
+impl Suite {
+    /// Request `k`: its target (round robin) and what to send (by seed and `k`).
+    fn plan(&self, k: u64, phase: Phase) -> (usize, check::Plan) {
+        let shared = &*self.shared;
+        let cfg = &shared.config;
+        let target = (k % cfg.targets.len() as u64) as usize;
+        let salt = u64::from(phase == Phase::Warmup);
+        let draw = mix64(cfg.seed ^ k.wrapping_mul(0xA24B_AED4_963E_E407) ^ salt);
+        let kind = cfg.mix.pick(draw);
+        let recalled = match kind {
+            Kind::Get => shared.recall(target, mix64(draw)),
+            _ => None,
+        };
+        (target, check::plan(kind, k, cfg.work_ms, recalled))
+    }
+
+    /// Waits until request `k` is due; returns when its latency starts and its phase.
+    async fn wait_turn(&self, w: &mut Worker, k: u64) -> (Instant, Phase) {
+        let shared = &*self.shared;
+        let cfg = &shared.config;
+        let start = *shared.start.get_or_init(Instant::now);
+        let (due, from) = match cfg.schedule {
+            Some(schedule) => {
+                let due = start + schedule.offset(k);
+                let slept = Instant::now() < due;
+                sleep_until(due).await;
+                let now = Instant::now();
+                let lag = now.duration_since(due);
+                shared.monitor.arrival(lag, slept);
+                if let Some(m) = &shared.metrics {
+                    m.schedule_lag.set(lag.as_secs_f64());
+                }
+                // A worker that waited for the due time and woke late was
+                // held up by the tool's own timer (about 1 ms), not by the
+                // server: its latency counts from the send. A worker still
+                // busy with the server past the due time counts from the due
+                // time: that wait is the server's (coordinated omission).
+                (due, if slept { now } else { due })
+            }
+            None => {
+                if !w.started {
+                    w.started = true;
+                    sleep_until(start + worker_start(cfg.ramp, w.id, cfg.workers)).await;
+                } else if let Some(think) = cfg.think {
+                    w.random = mix64(w.random);
+                    let span = (think.max - think.min).as_nanos() as u64;
+                    sleep(think.min + Duration::from_nanos(w.random % span.saturating_add(1)))
+                        .await;
+                }
+                let now = Instant::now();
+                (now, now)
+            }
+        };
+        shared.monitor.started.fetch_add(1, Ordering::Relaxed);
+        let phase = if due.duration_since(start) < cfg.ramp {
+            Phase::Ramp
+        } else {
+            Phase::Steady
+        };
+        (from, phase)
+    }
+
+    fn record(
+        &self,
+        worker: u32,
+        key: (Phase, usize, Kind),
+        outcome: Outcome,
+        status: Option<u16>,
+        latency: Duration,
+    ) {
+        let shared = &*self.shared;
+        if let Some(metrics) = &shared.metrics
+            && key.0 != Phase::Warmup
+        {
+            let handles = &metrics.handles[key.1][key.2.index()];
+            handles.outcomes[outcome.index()].inc();
+            handles.duration.observe(latency.as_secs_f64());
+        }
+        shared.stats.record(
+            worker,
+            Sample {
+                key,
+                outcome,
+                status,
+                latency,
+            },
+        );
+    }
+}
+
+/// rlt's status: success only for a correct answer; a wrong status keeps its
+/// class, a wrong body is an uncategorised error with the status code.
+fn rlt_status(outcome: Outcome, answer: &Answer) -> Status {
+    let code = i64::from(answer.status.as_u16());
+    match outcome {
+        Outcome::Ok => Status::success(code),
+        Outcome::UnexpectedStatus if answer.status.is_client_error() => Status::client_error(code),
+        Outcome::UnexpectedStatus if answer.status.is_server_error() => Status::server_error(code),
+        _ => Status::error(code),
+    }
+}

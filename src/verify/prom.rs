@@ -1,0 +1,277 @@
+//! A small client for Prometheus' HTTP API: instant queries, scrape targets,
+//! readiness. Built on hyper-util's legacy client; every request has a timeout.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// How long one API request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What can go wrong talking to Prometheus.
+#[derive(Debug, thiserror::Error)]
+pub enum PromError {
+    /// The URL given for Prometheus (plus the API path) is not a valid URI.
+    #[error("invalid Prometheus URL {url}: {source}")]
+    Url {
+        url: String,
+        source: http::uri::InvalidUri,
+    },
+    /// Connecting or sending failed.
+    #[error("cannot reach Prometheus at {url}: {source}")]
+    Request {
+        url: String,
+        source: hyper_util::client::legacy::Error,
+    },
+    /// No answer in time.
+    #[error("Prometheus at {url} did not answer within {REQUEST_TIMEOUT:?}")]
+    Timeout { url: String },
+    /// The body could not be read.
+    #[error("reading the answer of {url}: {source}")]
+    Body { url: String, source: hyper::Error },
+    /// Prometheus answered with `"status": "error"` (e.g. a bad query).
+    #[error("{error_type}: {error}")]
+    Api { error_type: String, error: String },
+    /// The answer is not what the API documents.
+    #[error("unexpected answer from {url} (HTTP {status}): {detail}")]
+    Decode {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+/// One sample of an instant query: its labels and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+impl Sample {
+    /// The value of one label, or "" when absent.
+    pub fn label(&self, name: &str) -> &str {
+        self.labels.get(name).map_or("", String::as_str)
+    }
+}
+
+/// One active scrape target as `/api/v1/targets` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub job: String,
+    pub instance: String,
+    pub health: String,
+    pub last_error: String,
+}
+
+/// A Prometheus server reached over HTTP.
+#[derive(Clone)]
+pub struct Prometheus {
+    base: String,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+impl Prometheus {
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:9090`).
+    pub fn new(base_url: &str) -> Self {
+        Prometheus {
+            base: base_url.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// The base URL this client talks to.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Evaluates `expr` at the current time and returns its samples.
+    pub async fn query(&self, expr: &str) -> Result<Vec<Sample>, PromError> {
+        let path = format!("/api/v1/query?query={}", encode(expr));
+        let (url, status, body) = self.get(&path).await?;
+        let data = api_data(&url, status, &body)?;
+        parse_result(&data).ok_or_else(|| decode_error(&url, status, "no vector or scalar result"))
+    }
+
+    /// The active scrape targets.
+    pub async fn targets(&self) -> Result<Vec<Target>, PromError> {
+        let (url, status, body) = self.get("/api/v1/targets?state=active").await?;
+        let data = api_data(&url, status, &body)?;
+        let list = data["activeTargets"]
+            .as_array()
+            .ok_or_else(|| decode_error(&url, status, "no activeTargets"))?;
+        Ok(list.iter().map(parse_target).collect())
+    }
+
+    /// Whether `/-/ready` answers 200.
+    pub async fn ready(&self) -> bool {
+        matches!(self.get("/-/ready").await, Ok((_, 200, _)))
+    }
+
+    async fn get(&self, path: &str) -> Result<(String, u16, Bytes), PromError> {
+        let url = format!("{}{path}", self.base);
+        let uri: http::Uri = url.parse().map_err(|source| PromError::Url {
+            url: self.base.clone(),
+            source,
+        })?;
+        let fetch = async {
+            let resp = self
+                .client
+                .get(uri)
+                .await
+                .map_err(|source| PromError::Request {
+                    url: self.base.clone(),
+                    source,
+                })?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|source| PromError::Body {
+                    url: url.clone(),
+                    source,
+                })?;
+            Ok((url.clone(), status, body.to_bytes()))
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, fetch)
+            .await
+            .map_err(|_| PromError::Timeout {
+                url: self.base.clone(),
+            })?
+    }
+}
+
+/// The HTTP status of a GET of `url`, or `None` when it cannot be fetched.
+pub async fn get_status(url: &str) -> Option<u16> {
+    let uri: http::Uri = url.parse().ok()?;
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, client.get(uri))
+        .await
+        .ok()?
+        .ok()?;
+    Some(resp.status().as_u16())
+}
+
+/// Percent-encodes a query parameter value (everything but unreserved characters).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode_error(url: &str, status: u16, detail: &str) -> PromError {
+    PromError::Decode {
+        url: url.to_owned(),
+        status,
+        detail: detail.to_owned(),
+    }
+}
+
+/// The `data` member of a successful answer, or the API's error.
+fn api_data(url: &str, status: u16, body: &[u8]) -> Result<Value, PromError> {
+    let mut v: Value = serde_json::from_slice(body).map_err(|e| {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        decode_error(url, status, &format!("{e}: {text}"))
+    })?;
+    match v["status"].as_str() {
+        Some("success") => Ok(v["data"].take()),
+        Some("error") => Err(PromError::Api {
+            error_type: v["errorType"].as_str().unwrap_or("error").to_owned(),
+            error: v["error"].as_str().unwrap_or("").to_owned(),
+        }),
+        _ => Err(decode_error(url, status, "no status member")),
+    }
+}
+
+/// Samples of a `vector` or `scalar` query result.
+fn parse_result(data: &Value) -> Option<Vec<Sample>> {
+    match data["resultType"].as_str()? {
+        "vector" => data["result"]
+            .as_array()?
+            .iter()
+            .map(|s| {
+                let labels = s["metric"]
+                    .as_object()?
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+                    .collect();
+                Some(Sample {
+                    labels,
+                    value: parse_value(&s["value"])?,
+                })
+            })
+            .collect(),
+        "scalar" => Some(vec![Sample {
+            labels: BTreeMap::new(),
+            value: parse_value(&data["result"])?,
+        }]),
+        _ => None,
+    }
+}
+
+/// A `[timestamp, "value"]` pair's value; Prometheus spells infinities `+Inf`/`-Inf`.
+fn parse_value(pair: &Value) -> Option<f64> {
+    match pair.get(1)?.as_str()? {
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        s => s.parse().ok(),
+    }
+}
+
+fn parse_target(t: &Value) -> Target {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    Target {
+        job: s(&t["labels"]["job"]),
+        instance: s(&t["labels"]["instance"]),
+        health: s(&t["health"]),
+        last_error: s(&t["lastError"]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_promql() {
+        assert_eq!(encode(r#"up{job="a b"}"#), "up%7Bjob%3D%22a%20b%22%7D");
+    }
+
+    #[test]
+    fn parses_vectors_scalars_and_specials() {
+        let v: Value = serde_json::from_str(
+            r#"{"resultType":"vector","result":[
+                {"metric":{"instance":"a"},"value":[1,"2.5"]},
+                {"metric":{},"value":[1,"+Inf"]}]}"#,
+        )
+        .unwrap();
+        let s = parse_result(&v).unwrap();
+        assert_eq!(s[0].label("instance"), "a");
+        assert_eq!(s[0].value, 2.5);
+        assert!(s[1].value.is_infinite());
+        let v: Value =
+            serde_json::from_str(r#"{"resultType":"scalar","result":[1,"NaN"]}"#).unwrap();
+        assert!(parse_result(&v).unwrap()[0].value.is_nan());
+    }
+
+    #[test]
+    fn api_errors_are_reported() {
+        let body = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
+        let err = api_data("u", 400, body).unwrap_err();
+        assert_eq!(err.to_string(), "bad_data: parse error");
+    }
+}

@@ -1,0 +1,407 @@
+//! The result of a verify run: a table of instance × signal with the values
+//! seen, the dashboard and rule queries, the problems; as text or JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::check::Config;
+use super::spec::Expect;
+
+/// One signal's last evaluation.
+#[derive(Debug, Clone)]
+pub struct SignalResult {
+    pub name: String,
+    pub area: String,
+    pub query: String,
+    pub expect: Expect,
+    /// Value by instance.
+    pub values: BTreeMap<String, f64>,
+    /// The query's error, when it failed.
+    pub error: Option<String>,
+}
+
+impl SignalResult {
+    /// Whether every instance has a fitting value.
+    pub fn ok(&self, instances: &BTreeSet<String>) -> bool {
+        self.error.is_none() && !instances.is_empty() && instances.iter().all(|i| self.ok_for(i))
+    }
+
+    fn ok_for(&self, instance: &str) -> bool {
+        self.values
+            .get(instance)
+            .is_some_and(|v| self.expect.accepts(*v))
+    }
+}
+
+/// Where a checked query comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    Panel,
+    Rule,
+}
+
+/// How a dashboard panel or rule expression fared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryOutcome {
+    Pending,
+    Ok { samples: usize },
+    NoData,
+    Skipped { reason: String },
+    Error { message: String, fatal: bool },
+}
+
+impl QueryOutcome {
+    /// Whether another round may change the outcome.
+    pub fn retry(&self) -> bool {
+        matches!(
+            self,
+            QueryOutcome::Pending | QueryOutcome::NoData | QueryOutcome::Error { fatal: false, .. }
+        )
+    }
+}
+
+/// A dashboard panel's or rule's queries and their outcome.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub kind: QueryKind,
+    pub source: String,
+    pub exprs: Vec<String>,
+    pub outcome: QueryOutcome,
+}
+
+/// The whole result of a verify run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub prometheus: String,
+    pub job: String,
+    pub min_instances: usize,
+    pub instances: BTreeSet<String>,
+    /// Set when Prometheus could not be asked at all in the last round.
+    pub unreachable: Option<String>,
+    pub signals: Vec<SignalResult>,
+    pub queries: Vec<QueryResult>,
+}
+
+impl Report {
+    /// A report with every check pending.
+    pub fn new(cfg: &Config) -> Report {
+        let signals = cfg
+            .spec
+            .signals
+            .iter()
+            .map(|s| SignalResult {
+                name: s.name.clone(),
+                area: s.area.clone(),
+                query: s.query.clone(),
+                expect: s.expect,
+                values: BTreeMap::new(),
+                error: Some("not evaluated".into()),
+            })
+            .collect();
+        let queries = cfg
+            .panels
+            .iter()
+            .map(QueryResult::panel)
+            .chain(cfg.rules.iter().map(QueryResult::rule))
+            .collect();
+        Report {
+            prometheus: cfg.prometheus.clone(),
+            job: cfg.job.clone(),
+            min_instances: cfg.min_instances,
+            instances: BTreeSet::new(),
+            unreachable: None,
+            signals,
+            queries,
+        }
+    }
+
+    /// One line per failed check, each naming the signal or query.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.unreachable {
+            out.push(format!("prometheus: {e}"));
+        }
+        if self.instances.len() < self.min_instances {
+            out.push(format!(
+                "instances: job {:?} has {} instance(s), want at least {}",
+                self.job,
+                self.instances.len(),
+                self.min_instances
+            ));
+        }
+        for s in &self.signals {
+            out.extend(signal_problems(s, &self.instances));
+        }
+        for q in &self.queries {
+            let what = match &q.outcome {
+                QueryOutcome::Ok { .. } | QueryOutcome::Skipped { .. } => continue,
+                QueryOutcome::Pending => "not evaluated".to_owned(),
+                QueryOutcome::NoData => "returned no data".to_owned(),
+                QueryOutcome::Error { message, .. } => format!("query failed: {message}"),
+            };
+            out.push(format!("{}: {what} ({})", q.source, q.exprs.join(" ; ")));
+        }
+        out
+    }
+
+    /// Whether another round cannot change the verdict: every signal is
+    /// present and no query outcome may still change (a rejected query stays
+    /// rejected).
+    pub fn settled(&self) -> bool {
+        self.unreachable.is_none()
+            && self.instances.len() >= self.min_instances
+            && self.signals.iter().all(|s| s.ok(&self.instances))
+            && !self.queries.iter().any(|q| q.outcome.retry())
+    }
+
+    /// Whether every check passed.
+    pub fn ok(&self) -> bool {
+        self.problems().is_empty()
+    }
+
+    /// The report as a text table.
+    pub fn table(&self) -> String {
+        let instances: Vec<&String> = self.instances.iter().collect();
+        let mut rows = vec![
+            ["signal", "area"]
+                .into_iter()
+                .map(String::from)
+                .chain(instances.iter().map(|i| i.to_string()))
+                .collect::<Vec<_>>(),
+        ];
+        for s in &self.signals {
+            let mut row = vec![s.name.clone(), s.area.clone()];
+            row.extend(instances.iter().map(|i| cell(s, i)));
+            rows.push(row);
+        }
+        let mut out = render(&rows);
+        let count = |kind, pred: fn(&QueryOutcome) -> bool| {
+            self.queries
+                .iter()
+                .filter(|q| q.kind == kind && pred(&q.outcome))
+                .count()
+        };
+        let ok = |o: &QueryOutcome| matches!(o, QueryOutcome::Ok { .. });
+        let skipped = |o: &QueryOutcome| matches!(o, QueryOutcome::Skipped { .. });
+        let _ = writeln!(
+            out,
+            "\ndashboard panels: {} with data, {} skipped; rule expressions: {} evaluated",
+            count(QueryKind::Panel, ok),
+            count(QueryKind::Panel, skipped),
+            count(QueryKind::Rule, ok),
+        );
+        for q in self.queries.iter() {
+            if let QueryOutcome::Skipped { reason } = &q.outcome {
+                let _ = writeln!(out, "  skipped {}: {reason}", q.source);
+            }
+        }
+        let problems = self.problems();
+        match problems.len() {
+            0 => out.push_str("verdict: every signal present\n"),
+            n => {
+                let _ = writeln!(out, "verdict: FAILED, {n} problem(s):");
+                for p in problems {
+                    let _ = writeln!(out, "  - {p}");
+                }
+            }
+        }
+        out
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> Value {
+        let signals: Vec<Value> = self
+            .signals
+            .iter()
+            .map(|s| {
+                let values: BTreeMap<&String, Value> = self
+                    .instances
+                    .iter()
+                    .map(|i| (i, s.values.get(i).map_or(Value::Null, |v| number(*v))))
+                    .collect();
+                json!({"name": s.name, "area": s.area, "query": s.query, "expect": s.expect,
+                       "ok": s.ok(&self.instances), "values": values, "error": s.error})
+            })
+            .collect();
+        let queries: Vec<Value> = self.queries.iter().map(query_json).collect();
+        json!({"ok": self.ok(), "prometheus": self.prometheus, "job": self.job,
+               "instances": self.instances, "signals": signals, "queries": queries,
+               "problems": self.problems()})
+    }
+}
+
+fn signal_problems(s: &SignalResult, instances: &BTreeSet<String>) -> Vec<String> {
+    if let Some(e) = &s.error {
+        return vec![format!(
+            "missing signal {}: {e} (query: {})",
+            s.name, s.query
+        )];
+    }
+    instances
+        .iter()
+        .filter(|i| !s.ok_for(i))
+        .map(|i| match s.values.get(i) {
+            None => format!(
+                "missing signal {} on {i}: no sample (query: {})",
+                s.name, s.query
+            ),
+            Some(v) => format!(
+                "missing signal {} on {i}: value {v} is not {:?} (query: {})",
+                s.name, s.expect, s.query
+            ),
+        })
+        .collect()
+}
+
+fn query_json(q: &QueryResult) -> Value {
+    let kind = match q.kind {
+        QueryKind::Panel => "panel",
+        QueryKind::Rule => "rule",
+    };
+    let (status, detail) = match &q.outcome {
+        QueryOutcome::Pending => ("pending", Value::Null),
+        QueryOutcome::Ok { samples } => ("ok", json!(samples)),
+        QueryOutcome::NoData => ("no_data", Value::Null),
+        QueryOutcome::Skipped { reason } => ("skipped", json!(reason)),
+        QueryOutcome::Error { message, .. } => ("error", json!(message)),
+    };
+    json!({"kind": kind, "source": q.source, "exprs": q.exprs, "status": status, "detail": detail})
+}
+
+/// JSON has no NaN or infinities: those become strings.
+fn number(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        json!(v.to_string())
+    }
+}
+
+fn cell(s: &SignalResult, instance: &str) -> String {
+    match s.values.get(instance) {
+        None => "MISSING".into(),
+        Some(v) if !s.expect.accepts(*v) => format!("BAD {}", short(*v)),
+        Some(v) => short(*v),
+    }
+}
+
+/// A value in at most a dozen characters.
+fn short(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:.3e}")
+    } else if v.is_finite() {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        v.to_string()
+    }
+}
+
+fn render(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: QueryOutcome, value: Option<f64>) -> Report {
+        let instances = BTreeSet::from(["a".to_owned()]);
+        Report {
+            prometheus: "p".into(),
+            job: "srelab".into(),
+            min_instances: 1,
+            instances,
+            unreachable: None,
+            signals: vec![SignalResult {
+                name: "s".into(),
+                area: "u".into(),
+                query: "q".into(),
+                expect: Expect::Positive,
+                values: value.map(|v| ("a".to_owned(), v)).into_iter().collect(),
+                error: None,
+            }],
+            queries: vec![QueryResult {
+                kind: QueryKind::Panel,
+                source: "d.json panel \"x\"".into(),
+                exprs: vec!["e".into()],
+                outcome,
+            }],
+        }
+    }
+
+    #[test]
+    fn settled_only_when_nothing_can_change() {
+        assert!(report(QueryOutcome::Ok { samples: 1 }, Some(1.0)).settled());
+        let fatal = QueryOutcome::Error {
+            message: "bad".into(),
+            fatal: true,
+        };
+        let r = report(fatal, Some(1.0));
+        assert!(r.settled() && !r.ok(), "a rejected query stays rejected");
+        assert!(!report(QueryOutcome::NoData, Some(1.0)).settled());
+        assert!(!report(QueryOutcome::Ok { samples: 1 }, None).settled());
+        let skipped = QueryOutcome::Skipped { reason: "r".into() };
+        assert!(report(skipped, Some(1.0)).ok());
+    }
+
+    #[test]
+    fn table_and_json_name_the_problem() {
+        let r = report(QueryOutcome::NoData, Some(0.0));
+        let table = r.table();
+        assert!(table.contains("BAD 0"), "{table}");
+        assert!(
+            table.contains("d.json panel \"x\": returned no data"),
+            "{table}"
+        );
+        let json = r.json();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["queries"][0]["status"], "no_data");
+        assert_eq!(json["signals"][0]["values"]["a"], 0.0);
+        assert_eq!(json["problems"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short(1.0), "1");
+        assert_eq!(short(0.0125), "0.0125");
+        assert_eq!(short(12_345_678.0), "1.235e7");
+        assert_eq!(short(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn problems_name_the_signal_and_instance() {
+        let s = SignalResult {
+            name: "host_cpu".into(),
+            area: "u".into(),
+            query: "q".into(),
+            expect: Expect::Positive,
+            values: BTreeMap::from([("a".to_owned(), 0.5)]),
+            error: None,
+        };
+        let instances = BTreeSet::from(["a".to_owned(), "b".to_owned()]);
+        let p = signal_problems(&s, &instances);
+        assert_eq!(p, ["missing signal host_cpu on b: no sample (query: q)"]);
+    }
+}

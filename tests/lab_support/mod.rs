@@ -1,0 +1,240 @@
+//! Helpers of the lab and verify tests: the srelab binary, free ports, a
+//! guarded child process, a real Prometheus, and the check that no process
+//! of a lab is left running.
+
+#![allow(dead_code)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The srelab binary under test.
+pub fn srelab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_srelab"))
+}
+
+/// A program on PATH; the test fails, naming how to get it, when missing.
+pub fn require(name: &str, hint: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found on PATH: {hint}"))
+}
+
+pub fn prometheus_bin() -> PathBuf {
+    require(
+        "prometheus",
+        "install Debian's `prometheus` package (scripts/test.sh does) or use `nix develop`",
+    )
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `n` consecutive free ports (for the lab's instances).
+pub fn free_ports(n: u16) -> u16 {
+    'outer: loop {
+        let first = free_port();
+        if first > u16::MAX - n {
+            continue;
+        }
+        let held: Vec<_> = (0..n)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", first + i)).ok())
+            .collect();
+        if held.len() == n as usize {
+            return first;
+        }
+        continue 'outer;
+    }
+}
+
+/// A child process that is stopped (SIGTERM, grace, SIGKILL) when dropped.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: Signal) {
+        let _ = kill(Pid::from_raw(self.pid()), sig);
+    }
+
+    /// Waits for the exit up to `limit`.
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.signal(Signal::SIGTERM);
+            if self.wait(Duration::from_secs(15)).is_none() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+}
+
+/// A real Prometheus scraping itself as job `job` every second.
+pub struct Prometheus {
+    pub url: String,
+    _guard: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    pub fn start(job: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: '{job}'\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new(prometheus_bin())
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting prometheus");
+        let url = format!("http://127.0.0.1:{port}");
+        let prom = Prometheus {
+            url,
+            _guard: ChildGuard(child),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Ready, and the first scrape done (targets apply after up to 5s).
+        while !http_get(port, "/api/v1/query?query=up")
+            .1
+            .contains("\"value\"")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not scrape within 30s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        prom
+    }
+}
+
+/// A minimal HTTP/1.1 request to 127.0.0.1:port; returns (status, body). Status 0 when unreachable.
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, dechunk(&raw, body))
+}
+
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http(port, "GET", path, "")
+}
+
+/// Decodes a chunked body (hyper chunks bodies without a length).
+fn dechunk(raw: &str, body: &str) -> String {
+    let head = raw
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Panics when a process the lab recorded in STATE/pids, or any process
+/// naming the state directory, is still running.
+pub fn assert_nothing_left(state: &Path) {
+    let mut left = Vec::new();
+    let pids = std::fs::read_to_string(state.join("pids")).unwrap_or_default();
+    for line in pids.lines() {
+        let (pid, name) = line.split_once(' ').unwrap();
+        if alive(pid) {
+            left.push(format!("{name} (pid {pid})"));
+        }
+    }
+    let needle = state.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.parse::<u32>().is_err() || !alive(&pid) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            left.push(format!("pid {pid}: {cmdline}"));
+        }
+    }
+    assert!(left.is_empty(), "processes left running: {left:?}");
+}
+
+/// Whether a process exists and is not a zombie.
+fn alive(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}

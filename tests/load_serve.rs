@@ -1,0 +1,211 @@
+//! `srelab load` against real `srelab serve` instances: its counts match the
+//! servers' `http_requests_total` and the database's rows; p99 gates fire on
+//! a slow route and pass on a healthy one; a stopped server shows in the
+//! open model's percentiles.
+
+mod common;
+mod load_support;
+
+use std::time::Duration;
+
+use common::spawn_serve;
+use load_support::{finish, http_get, num, run_load, server_count, spawn_load};
+use nix::sys::signal::Signal;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_match_the_servers_and_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("srelab.db");
+    let a = spawn_serve(&db, &[]);
+    let b = spawn_serve(&db, &[]);
+    let run = run_load(&[
+        "--target",
+        &a.base_url,
+        "--target",
+        &b.base_url,
+        "--mix",
+        "list=3,create=2,get=2,work=1",
+        "--work-ms",
+        "1",
+        "--seed",
+        "7",
+        "-c",
+        "8",
+        "-n",
+        "400",
+        "-w",
+        "20",
+        "-q",
+        "-o",
+        "json",
+        "--max-error-ratio",
+        "0",
+    ])
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let report = run.srelab();
+    assert_eq!(report["seed"], 7);
+    assert_eq!(report["targets"][1], b.base_url.as_str());
+    assert_eq!(num(&report, "phases.steady.requests"), 400.0, "{report:#}");
+
+    let mut created = 0;
+    for (i, server) in [&a, &b].into_iter().enumerate() {
+        let scrape = http_get(&format!("{}/metrics", server.base_url)).await;
+        let mut routes_seen = 0;
+        for route in report["phases"]["steady"]["targets"][i]["routes"]
+            .as_array()
+            .unwrap()
+        {
+            let (method, path) = (
+                route["method"].as_str().unwrap(),
+                route["route"].as_str().unwrap(),
+            );
+            for (status, n) in route["statuses"].as_object().unwrap() {
+                let warmup = warmup_count(&report, i, route["kind"].as_str().unwrap(), status);
+                let server = server_count(&scrape, method, path, status);
+                assert_eq!(
+                    server,
+                    n.as_u64().unwrap() + warmup,
+                    "{method} {path} {status} on {}",
+                    a.base_url
+                );
+                routes_seen += 1;
+            }
+        }
+        assert!(
+            routes_seen >= 4,
+            "every kind reached target {i}: {report:#}"
+        );
+        created += report["phases"]["steady"]["targets"][i]["items_created"]
+            .as_u64()
+            .unwrap();
+        created += report["phases"]["warmup"]["targets"][i]["items_created"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: u64 = conn
+        .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        rows, created,
+        "rows in the shared database vs items the report says were created"
+    );
+    assert!(created > 0);
+}
+
+/// Requests of `kind` with `status` in the warm-up phase (the server counted them too).
+fn warmup_count(report: &serde_json::Value, target: usize, kind: &str, status: &str) -> u64 {
+    let routes = &report["phases"]["warmup"]["targets"][target]["routes"];
+    routes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["kind"] == kind)
+        .filter_map(|r| r["statuses"][status].as_u64())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
+    let common = [
+        "--target",
+        &server.base_url,
+        "-c",
+        "2",
+        "-n",
+        "20",
+        "-q",
+        "-o",
+        "json",
+    ];
+
+    let slow = [
+        "--mix",
+        "list=1,work=1",
+        "--work-ms",
+        "200",
+        "--max-p99",
+        "/api/work=50ms",
+        "--max-p99",
+        "150ms",
+        "--max-p99",
+        "list=5s",
+    ];
+    let run = run_load(&[&common[..], &slow].concat()).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let line = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("gate max-p99 /api/work breached: p99 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(line.contains("> 50.00ms"), "{line}");
+    let overall = run.stderr.lines().nth(1).unwrap_or_default();
+    assert!(
+        overall.starts_with("gate max-p99 breached: p99 2"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().count(),
+        2,
+        "the list gate passed: {}",
+        run.stderr
+    );
+
+    let healthy = [
+        "--mix",
+        "list=3,create=1,get=1",
+        "--max-p99",
+        "2s",
+        "--max-p99",
+        "/api/items=2s",
+        "--max-error-ratio",
+        "0",
+    ];
+    let run = run_load(&[&common[..], &healthy].concat()).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let gates = run.srelab()["gates"].clone();
+    assert_eq!(gates.as_array().unwrap().len(), 3, "{gates:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_shows_in_the_open_models_percentiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
+    let child = spawn_load(&[
+        "--target",
+        &server.base_url,
+        "--mix",
+        "list=1",
+        "-r",
+        "100",
+        "-c",
+        "40",
+        "-d",
+        "4s",
+        "-q",
+        "-o",
+        "json",
+    ]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.guard.signal(Signal::SIGSTOP);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.guard.signal(Signal::SIGCONT);
+    let run = finish(child, Duration::from_secs(20)).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let steady = run.srelab()["phases"]["steady"].clone();
+    assert!(
+        num(&steady, "latency.p99") >= 0.5,
+        "the 1 s stop hides in p99: {steady:#}"
+    );
+    assert!(num(&steady, "latency.max") >= 0.9, "{steady:#}");
+    assert_eq!(
+        num(&steady, "outcomes.ok"),
+        num(&steady, "requests"),
+        "{steady:#}"
+    );
+}

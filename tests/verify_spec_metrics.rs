@@ -1,0 +1,96 @@
+//! Every metric the verify spec names, and every service metric the
+//! dashboards and alert rules name, is exported by a real `srelab serve`
+//! after some requests. A spec (or dashboard) naming a metric the service
+//! does not export fails here, before any lab runs.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::spawn_serve;
+use srelab::verify::{Spec, assets, queries, spec::metric_names};
+
+/// Sample names of a Prometheus text exposition.
+fn exported(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Names of the load tool's metrics (exported by `srelab load`, not serve).
+fn is_load_metric(name: &str) -> bool {
+    name.starts_with("srelab_load_")
+}
+
+#[test]
+fn the_spec_dashboards_and_rules_name_only_exported_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = spawn_serve(&dir.path().join("db.sqlite"), &[]);
+    for i in 0..5 {
+        let r = serve.post_json("/api/items", &format!(r#"{{"name":"n{i}","value":{i}}}"#));
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    assert_eq!(serve.get("/api/items?limit=3").status, 200);
+    assert_eq!(serve.get("/api/items/1").status, 200);
+    assert_eq!(serve.get("/api/work?ms=2").status, 200);
+    // Host gauges (and PSI, where the kernel has it) are refreshed in the
+    // background: give them a moment.
+    let psi = std::path::Path::new("/proc/pressure").exists();
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = serve.metrics();
+        let host = text.contains("srelab_host_cpu_utilization_ratio ");
+        if host && (!psi || text.contains("srelab_host_pressure_stalled_seconds_total{")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let have = exported(&text);
+
+    let spec = Spec::embedded();
+    let missing: Vec<_> = spec
+        .metric_names()
+        .into_iter()
+        .filter(|m| !have.contains(m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the spec names metrics srelab serve does not export: {missing:?}"
+    );
+
+    let mut named = BTreeSet::new();
+    for (file, json) in assets::DASHBOARDS {
+        for panel in queries::dashboard_panels(file, json, "srelab").unwrap() {
+            named.extend(panel.exprs.iter().flat_map(|e| metric_names(e)));
+        }
+    }
+    for rule in queries::rule_exprs(assets::ALERT_RULES) {
+        named.extend(metric_names(&rule.expr));
+    }
+    named.remove("up");
+    let optional: BTreeSet<_> = spec.dashboards.optional_metrics.iter().cloned().collect();
+    let missing: Vec<_> = named
+        .iter()
+        .filter(|m| !is_load_metric(m) && !have.contains(*m))
+        .filter(|m| !optional.contains(*m) || psi)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "dashboards or rules name metrics srelab serve does not export: {missing:?}"
+    );
+}
+
+#[test]
+fn a_metric_nobody_exports_is_caught() {
+    let spec = Spec::parse(
+        "[[signal]]\nname='x'\narea='t'\nquery='rate(srelab_nobody_exports_this{job=\"$job\"}[1m])'\nexpect='present'\n",
+        "test",
+    )
+    .unwrap();
+    assert_eq!(
+        spec.metric_names().into_iter().collect::<Vec<_>>(),
+        ["srelab_nobody_exports_this"]
+    );
+}
