@@ -4,6 +4,8 @@
 //! that does not read back equal are "unexpected answers", counted apart from
 //! transport errors (no answer at all).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
@@ -62,7 +64,8 @@ pub struct Created {
 /// The request of one kind: path and optional JSON body.
 pub struct Plan {
     pub kind: Kind,
-    pub path: String,
+    /// Static for the fixed paths: no allocation per request.
+    pub path: Cow<'static, str>,
     pub body: Option<Bytes>,
     /// For `get`: the item expected back. For `create`: the sent fields.
     pub expect: Option<Value>,
@@ -73,13 +76,13 @@ pub fn plan(kind: Kind, seq: u64, work_ms: u32, created: Option<Created>) -> Pla
     match (kind, created) {
         (Kind::List, _) => Plan {
             kind,
-            path: "/api/items".into(),
+            path: Cow::Borrowed("/api/items"),
             body: None,
             expect: None,
         },
         (Kind::Get, Some(c)) => Plan {
             kind,
-            path: format!("/api/items/{}", c.id),
+            path: Cow::Owned(format!("/api/items/{}", c.id)),
             body: None,
             expect: Some(c.item),
         },
@@ -88,20 +91,20 @@ pub fn plan(kind: Kind, seq: u64, work_ms: u32, created: Option<Created>) -> Pla
             let body = Bytes::from(fields.to_string());
             Plan {
                 kind: Kind::Create,
-                path: "/api/items".into(),
+                path: Cow::Borrowed("/api/items"),
                 body: Some(body),
                 expect: Some(fields),
             }
         }
         (Kind::Work, _) => Plan {
             kind,
-            path: format!("/api/work?ms={work_ms}"),
+            path: Cow::Owned(format!("/api/work?ms={work_ms}")),
             body: None,
             expect: None,
         },
         (Kind::Health, _) => Plan {
             kind,
-            path: "/healthz".into(),
+            path: Cow::Borrowed("/healthz"),
             body: None,
             expect: None,
         },

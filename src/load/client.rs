@@ -5,8 +5,10 @@
 //! task of its own), which saves a cross-task wake-up per request. A
 //! connection that fails is dropped and the next request dials again.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
-use http::{Request, StatusCode, header, response::Parts};
+use http::{HeaderValue, Method, Request, StatusCode, Uri, header, response::Parts};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -136,22 +138,29 @@ async fn dial(target: &Target) -> Result<Link, ClientError> {
         .await
         .map_err(ClientError::Handshake)
 }
-/// Builds a request to `path` on `target`.
+/// Builds a request to `path` on `target`: the `Host` value is the target's,
+/// validated once, and a static path is not copied.
 pub fn request(
     target: &Target,
     method: &'static str,
-    path: &str,
+    path: Cow<'static, str>,
     body: Option<Bytes>,
 ) -> Request<Full<Bytes>> {
-    let builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, target.authority.as_str());
-    let builder = match body {
-        Some(_) => builder.header(header::CONTENT_TYPE, "application/json"),
-        None => builder,
+    let uri = match path {
+        Cow::Borrowed(p) => Uri::from_static(p),
+        Cow::Owned(p) => Uri::try_from(p).expect("paths are valid"),
     };
-    builder
-        .body(Full::new(body.unwrap_or_default()))
-        .expect("method, path and headers are valid")
+    let json = body.is_some();
+    let mut req = Request::new(Full::new(body.unwrap_or_default()));
+    *req.method_mut() = Method::from_bytes(method.as_bytes()).expect("methods are valid");
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    headers.insert(header::HOST, target.host.clone());
+    if json {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    req
 }

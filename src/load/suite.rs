@@ -128,11 +128,11 @@ impl BenchSuite for Suite {
         } else {
             self.wait_turn(w, info.runner_seq).await
         };
-        let (target, plan) = self.plan(info.runner_seq, phase);
+        let (target, mut plan) = self.plan(info.runner_seq, phase);
         let req = client::request(
             &cfg.targets[target],
             plan.kind.method(),
-            &plan.path,
+            std::mem::take(&mut plan.path),
             plan.body.clone(),
         );
 
