@@ -7,10 +7,14 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, StatusCode, Uri, header, response::Parts};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper::body::Body as _;
+use hyper::{
+    body::Incoming,
+    client::conn::http1::{self, Connection, SendRequest},
+};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -80,7 +84,7 @@ impl Conn {
             let work = async {
                 sender.ready().await?;
                 let (parts, body) = sender.send_request(req).await?.into_parts();
-                Ok::<_, hyper::Error>((parts, body.collect().await?.to_bytes()))
+                Ok::<_, hyper::Error>((parts, read_body(body).await?))
             };
             tokio::pin!(work);
             tokio::select! {
@@ -104,6 +108,35 @@ impl Conn {
             }
         }
     }
+}
+
+/// The whole body, as `collect().to_bytes()` gives it, without collecting
+/// the common single data frame into a list first.
+async fn read_body(mut body: Incoming) -> Result<Bytes, hyper::Error> {
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match (&first, &mut more) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut buf = BytesMut::with_capacity(f.len() + data.len());
+                buf.extend_from_slice(f);
+                buf.extend_from_slice(&data);
+                more = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&data),
+        }
+        if body.is_end_stream() {
+            break;
+        }
+    }
+    Ok(match more {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 fn closing(parts: &Parts) -> bool {
