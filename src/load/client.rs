@@ -5,7 +5,7 @@
 //! task of its own), which saves a cross-task wake-up per request. A
 //! connection that fails is dropped and the next request dials again.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, pin::Pin};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, StatusCode, Uri, header, response::Parts};
@@ -16,7 +16,10 @@ use hyper::{
     client::conn::http1::{self, Connection, SendRequest},
 };
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::{
+    net::TcpStream,
+    time::{Instant, Sleep, sleep_until},
+};
 
 use super::target::Target;
 
@@ -50,6 +53,11 @@ type Link = (
 #[derive(Default)]
 pub struct Conn {
     link: Option<Link>,
+    /// The request timeout's timer, kept from request to request: it is
+    /// never later than the current request's deadline and is only moved
+    /// when it fires early, so most requests neither add nor remove a
+    /// timer entry (which `tokio::time::timeout` does for each).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Conn {
@@ -61,26 +69,49 @@ impl Conn {
         req: Request<Full<Bytes>>,
         timeout: std::time::Duration,
     ) -> Result<Answer, ClientError> {
-        match tokio::time::timeout(timeout, self.try_exchange(target, req)).await {
-            Ok(result) => result,
-            Err(_) => {
-                self.link = None;
-                Err(ClientError::Timeout)
+        let now = Instant::now();
+        // As `tokio::time::timeout`: an unrepresentable deadline is ~30 years.
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(86400 * 365 * 30));
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(sleep_until(deadline)));
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        {
+            let work = Self::try_exchange(&mut self.link, target, req);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    biased;
+                    result = &mut work => return result,
+                    () = timer.as_mut() => {
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        // An earlier request's deadline: wait for this one's.
+                        timer.as_mut().reset(deadline);
+                    }
+                }
             }
         }
+        self.link = None;
+        Err(ClientError::Timeout)
     }
 
     async fn try_exchange(
-        &mut self,
+        link: &mut Option<Link>,
         target: &Target,
         req: Request<Full<Bytes>>,
     ) -> Result<Answer, ClientError> {
-        if self.link.is_none() {
+        if link.is_none() {
             // Boxed: the rare dial keeps its state out of every request's future.
-            self.link = Some(Box::pin(dial(target)).await?);
+            *link = Some(Box::pin(dial(target)).await?);
         }
         let (result, ended) = {
-            let (sender, conn) = self.link.as_mut().expect("dialled above");
+            let (sender, conn) = link.as_mut().expect("dialled above");
             let work = async {
                 sender.ready().await?;
                 let (parts, body) = sender.send_request(req).await?.into_parts();
@@ -98,12 +129,12 @@ impl Conn {
         match result {
             Ok((parts, body)) => {
                 if ended || closing(&parts) {
-                    self.link = None;
+                    *link = None;
                 }
                 Ok(answer(parts, body))
             }
             Err(e) => {
-                self.link = None;
+                *link = None;
                 Err(ClientError::Http(e))
             }
         }
