@@ -5,7 +5,7 @@
 //! task of its own), which saves a cross-task wake-up per request. A
 //! connection that fails is dropped and the next request dials again.
 
-use std::{borrow::Cow, pin::Pin};
+use std::{borrow::Cow, pin::Pin, sync::LazyLock};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, StatusCode, Uri, header, response::Parts};
@@ -202,6 +202,17 @@ async fn dial(target: &Target) -> Result<Link, ClientError> {
         .await
         .map_err(ClientError::Handshake)
 }
+/// The URI of a static path, parsed once for the paths the kinds use.
+fn static_uri(path: &'static str) -> Uri {
+    static PARSED: LazyLock<[Uri; 2]> =
+        LazyLock::new(|| ["/healthz", "/api/items"].map(Uri::from_static));
+    PARSED
+        .iter()
+        .find(|u| u.path() == path)
+        .cloned()
+        .unwrap_or_else(|| Uri::from_static(path))
+}
+
 /// Builds a request to `path` on `target`: the `Host` value is the target's,
 /// validated once, and a static path is not copied.
 pub fn request(
@@ -211,7 +222,7 @@ pub fn request(
     body: Option<Bytes>,
 ) -> Request<Full<Bytes>> {
     let uri = match path {
-        Cow::Borrowed(p) => Uri::from_static(p),
+        Cow::Borrowed(p) => static_uri(p),
         Cow::Owned(p) => Uri::try_from(p).expect("paths are valid"),
     };
     let json = body.is_some();
