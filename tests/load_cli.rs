@@ -426,3 +426,69 @@ async fn timeouts_are_transport_errors_not_unexpected_answers() {
         "rlt's error table: {report:#}"
     );
 }
+
+/// A raw HTTP/1.1 server answering `GET` requests with a list body, in turn
+/// chunked, by length, and close-delimited (then closing the connection).
+/// Returns its URL and the number of connections it accepted.
+async fn framing_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::{Arc, atomic::AtomicU64, atomic::Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (accepted, answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::Relaxed);
+            let answered = answered.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    buf.drain(..end + 4);
+                    let answer: &[u8] = match answered.fetch_add(1, Ordering::Relaxed) % 3 {
+                        0 => {
+                            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                               A\r\n{\"items\":[\r\nA\r\n{\"id\":1}]}\r\n0\r\n\r\n"
+                        }
+                        1 => {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"items\":[{\"id\":2}]}"
+                        }
+                        _ => {
+                            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"items\":[{\"id\":3}]}"
+                        }
+                    };
+                    let close = answer.starts_with(b"HTTP/1.1 200 OK\r\nConnection: close");
+                    if stream.write_all(answer).await.is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_read_in_every_http1_framing() {
+    let (url, accepted) = framing_server().await;
+    let run = run_load(&[
+        "--target", &url, "--mix", "list=1", "-c", "2", "-n", "60", "-q", "-o", "json",
+    ])
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let steady = &run.srelab()["phases"]["steady"];
+    assert_eq!(num(steady, "requests"), 60.0, "{steady:#}");
+    assert_eq!(num(steady, "outcomes.ok"), 60.0, "{steady:#}");
+    // One answer in three closes its connection: the client dials again.
+    let dials = accepted.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(dials >= 20, "{dials} connections for 20 closing answers");
+}

@@ -10,8 +10,8 @@
 //! - [`target`], [`mix`]: where requests go and which kinds they are.
 //! - [`schedule`]: due times of the open model and the ramp.
 //! - [`suite`]: the rlt bench suite, one request per iteration;
-//!   [`client`]: per-worker HTTP/1.1 connections; [`check`]: what a correct
-//!   answer is.
+//!   [`client`]: per-worker HTTP/1.1 connections; [`http1`]: the bytes on
+//!   the wire; [`check`]: what a correct answer is.
 //! - [`stats`], [`monitor`]: what the workers record, about the server and
 //!   about the tool itself.
 //! - [`report`], [`text`], [`output`]: the srelab section beside rlt's report;
@@ -23,6 +23,7 @@ pub mod check;
 pub mod client;
 pub mod config;
 pub mod gates;
+pub mod http1;
 pub mod metrics;
 pub mod mix;
 pub mod monitor;

@@ -16,7 +16,7 @@ pub struct Unreachable {
 pub async fn reachable(targets: &[Target], timeout: Duration) -> Result<(), Unreachable> {
     for target in targets {
         let mut conn = client::Conn::default();
-        let req = client::request(target, "GET", "/healthz".into(), None);
+        let req = client::Request::get("/healthz");
         let reason = match conn.exchange(target, req, timeout).await {
             Ok(_) => continue,
             Err(client::ClientError::Timeout) => {

@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::{
     check::{self, Created, Outcome},
-    client::{self, Answer, Conn},
+    client::{Answer, Conn, Request},
     config::{Config, mix64},
     metrics::LoadMetrics,
     mix::Kind,
@@ -128,13 +128,12 @@ impl BenchSuite for Suite {
         } else {
             self.wait_turn(w, info.runner_seq).await
         };
-        let (target, mut plan) = self.plan(info.runner_seq, phase);
-        let req = client::request(
-            &cfg.targets[target],
-            plan.kind.method(),
-            std::mem::take(&mut plan.path),
-            plan.body.clone(),
-        );
+        let (target, plan) = self.plan(info.runner_seq, phase);
+        let req = Request {
+            method: plan.kind.method(),
+            path: &plan.path,
+            json_body: plan.body.as_deref(),
+        };
 
         let mut in_flight = InFlight(&shared.monitor, false);
         let conn = &mut w.conns[target];

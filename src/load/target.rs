@@ -2,7 +2,7 @@
 
 use std::{fmt, str::FromStr};
 
-use http::{HeaderValue, Uri};
+use http::Uri;
 
 /// One instance to send load to, from `--target http://HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,8 +11,6 @@ pub struct Target {
     pub url: String,
     /// `HOST:PORT`, for connecting and for the `Host` header.
     pub authority: String,
-    /// `authority` as the `Host` header, validated once.
-    pub host: HeaderValue,
 }
 
 impl FromStr for Target {
@@ -33,12 +31,9 @@ impl FromStr for Target {
             Some(_) => authority.to_string(),
             None => format!("{}:80", authority.host()),
         };
-        let host =
-            HeaderValue::from_str(&host_port).map_err(|e| format!("`{s}`: invalid host: {e}"))?;
         Ok(Target {
             url: format!("http://{authority}"),
             authority: host_port,
-            host,
         })
     }
 }
