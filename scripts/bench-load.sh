@@ -36,38 +36,52 @@ done
 url="http://127.0.0.1:$port"
 
 # Rounds alternate wrk and srelab load so both see the same background
-# load; the medians are compared.
-load_rate() {
-  python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["summary"]["iters"]["rate"], 1))' "$1"
+# load; the medians are compared. Each client's CPU time (user + system,
+# from /usr/bin/time) per request is printed too: on a shared 2-core
+# machine it varies far less than the rate does.
+load_field() {
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["iters"][sys.argv[2]])' "$1" "$2"
 }
-wrk_rates=() load_rates=()
+cpu_us_per_request() { # time file, requests
+  awk -v n="$2" '{printf "%.2f", ($1 + $2) * 1e6 / n}' "$1"
+}
+wrk_rates=() load_rates=() wrk_cpu=() load_cpu=()
 for round in $(seq "$ROUNDS"); do
   echo "==> round $round: wrk -t$THREADS -c$CONNS -d${DURATION}s $url/healthz"
-  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" "$url/healthz" >"$tmp/wrk.txt"
+  /usr/bin/time -f '%U %S' -o "$tmp/wrk.time" \
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" "$url/healthz" >"$tmp/wrk.txt"
   wrk_rates+=("$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")")
+  wrk_cpu+=("$(cpu_us_per_request "$tmp/wrk.time" "$(awk '/ requests in / {print $1}' "$tmp/wrk.txt")")")
   echo "==> round $round: srelab load --target $url --mix health=1 -c $CONNS -d ${DURATION}s -q -o json"
-  "$srelab" load --target "$url" --mix health=1 -c "$CONNS" -d "${DURATION}s" -q -o json >"$tmp/load.json"
-  load_rates+=("$(load_rate "$tmp/load.json")")
+  /usr/bin/time -f '%U %S' -o "$tmp/load.time" \
+    "$srelab" load --target "$url" --mix health=1 -c "$CONNS" -d "${DURATION}s" -q -o json >"$tmp/load.json"
+  load_rates+=("$(load_field "$tmp/load.json" rate)")
+  load_cpu+=("$(cpu_us_per_request "$tmp/load.time" "$(load_field "$tmp/load.json" total)")")
 done
 
 echo "==> /usr/bin/time -v srelab load --target $url --mix health=1 -c $WORKERS -d ${DURATION}s -q -o json"
 /usr/bin/time -v "$srelab" load --target "$url" --mix health=1 -c "$WORKERS" -d "${DURATION}s" -q -o json \
   >"$tmp/load1000.json" 2>"$tmp/time.txt"
 rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/time.txt")
-rate_1000=$(load_rate "$tmp/load1000.json")
+rate_1000=$(load_field "$tmp/load1000.json" rate)
 
-python3 - "${wrk_rates[*]}" "${load_rates[*]}" "$rss_kib" "$rate_1000" "$CONNS" "$WORKERS" <<'PY'
+python3 - "${wrk_rates[*]}" "${load_rates[*]}" "${wrk_cpu[*]}" "${load_cpu[*]}" \
+  "$rss_kib" "$rate_1000" "$CONNS" "$WORKERS" <<'PY'
 import statistics, sys
-wrk, load, rss_kib, rate_1000, conns, workers = sys.argv[1:]
-wrk, load = [float(x) for x in wrk.split()], [float(x) for x in load.split()]
+wrk, load, wrk_cpu, load_cpu, rss_kib, rate_1000, conns, workers = sys.argv[1:]
+wrk, load, wrk_cpu, load_cpu = (
+    [float(x) for x in v.split()] for v in (wrk, load, wrk_cpu, load_cpu)
+)
 rss = int(rss_kib) / 1024
 print()
 print(f"connections            {conns}")
-for i, (w, l) in enumerate(zip(wrk, load), 1):
-    print(f"round {i}: wrk {w:10.1f} req/s   srelab load {l:10.1f} req/s   ratio {l / w:.2f}")
+for i, (w, l, wc, lc) in enumerate(zip(wrk, load, wrk_cpu, load_cpu), 1):
+    print(f"round {i}: wrk {w:10.1f} req/s {wc:5.2f} us CPU/req   "
+          f"srelab load {l:10.1f} req/s {lc:5.2f} us CPU/req   ratio {l / w:.2f}")
 w, l = statistics.median(wrk), statistics.median(load)
-print(f"median wrk             {w:12.1f} req/s")
-print(f"median srelab load     {l:12.1f} req/s")
-print(f"ratio load/wrk         {l / w:12.2f}   (target >= 0.80)")
-print(f"peak RSS, {workers} workers {rss:9.1f} MiB   (target < 64 MiB; {rate_1000} req/s)")
+wc, lc = statistics.median(wrk_cpu), statistics.median(load_cpu)
+print(f"median wrk             {w:12.1f} req/s   {wc:5.2f} us CPU/req")
+print(f"median srelab load     {l:12.1f} req/s   {lc:5.2f} us CPU/req")
+print(f"ratio load/wrk         {l / w:12.2f}   (target >= 0.80; CPU per request {lc / wc:.2f}x wrk's)")
+print(f"peak RSS, {workers} workers {rss:9.1f} MiB   (target < 64 MiB; {float(rate_1000):.1f} req/s)")
 PY
