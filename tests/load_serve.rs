@@ -209,3 +209,34 @@ async fn a_stopped_server_shows_in_the_open_models_percentiles() {
         "{steady:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn think_times_longer_than_the_servers_idle_timeout_cost_no_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("srelab.db");
+    // The service closes a keep-alive connection that sends no request
+    // within its header-read timeout: each worker's connection is closed
+    // during every think time.
+    let serve = spawn_serve(&db, &["--header-read-timeout", "200ms"]);
+    let run = run_load(&[
+        "--target",
+        &serve.base_url,
+        "--mix",
+        "health=1",
+        "--think",
+        "400ms..500ms",
+        "-c",
+        "2",
+        "-n",
+        "8",
+        "-q",
+        "-o",
+        "json",
+        "--max-error-ratio",
+        "0",
+    ])
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let steady = &run.srelab()["phases"]["steady"];
+    assert_eq!(num(steady, "outcomes.ok"), 8.0, "{steady:#}");
+}

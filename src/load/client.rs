@@ -4,8 +4,9 @@
 //! Like wrk, each worker owns its connections: no pool lock on the hot
 //! path, and the connection is driven inside the worker's own task (not a
 //! task of its own), which saves a cross-task wake-up per request. A
-//! connection that fails is dropped and the next request dials again. The
-//! bytes on the wire are [`http1`]'s.
+//! connection that fails, or that the server closed while it sat idle, is
+//! dropped and the next request dials again. The bytes on the wire are
+//! [`http1`]'s.
 
 use std::pin::Pin;
 
@@ -106,6 +107,9 @@ async fn try_exchange(
     target: &Target,
     req: Request<'_>,
 ) -> Result<Answer, ClientError> {
+    if stream.as_ref().is_some_and(|io| !idle_and_open(io)) {
+        *stream = None;
+    }
     let io = match stream {
         Some(io) => io,
         None => {
@@ -133,6 +137,15 @@ async fn try_exchange(
             Err(e.into())
         }
     }
+}
+
+/// Whether a kept connection can carry the next request: the server has
+/// neither closed it (e.g. after its idle timeout between a worker's think
+/// times) nor sent anything unasked. Without a read event since the last
+/// answer, tokio answers from its readiness flags without a system call.
+fn idle_and_open(io: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 async fn dial(target: &Target) -> Result<TcpStream, ClientError> {
