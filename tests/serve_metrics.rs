@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{Server, request, spawn_serve};
+use common::{HttpConn, Server, request, spawn_serve};
 
 const PROMTOOL: &str = "/usr/bin/promtool";
 
@@ -209,4 +209,53 @@ fn no_host_metrics_drops_only_the_host_family() {
     assert!(!text.contains("srelab_host_"), "{text}");
     assert!(text.contains("process_cpu_seconds_total"));
     assert!(text.contains("srelab_build_info"));
+}
+
+#[test]
+fn requests_hyper_rejects_before_routing_are_counted() {
+    let (_dir, server) = server(&[]);
+    let long_uri = format!(
+        "GET /?pad={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    // More headers than hyper's limit (100) is "head too large" to hyper.
+    let many: String = (0..150).map(|i| format!("X-{i}: 1\r\n")).collect();
+    let big_head = format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n");
+    let mut expected = std::collections::BTreeMap::<u16, u32>::new();
+    for raw in [
+        &b"\x00\x01\x02 nonsense\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n",
+        long_uri.as_bytes(),
+        big_head.as_bytes(),
+    ] {
+        let mut conn = HttpConn::connect(server.addr).unwrap();
+        let response = conn.send_raw(raw).unwrap_or_else(|e| {
+            panic!(
+                "hyper answers {:?}...: {e}",
+                String::from_utf8_lossy(&raw[..20])
+            )
+        });
+        *expected.entry(response.status).or_default() += 1;
+    }
+    assert_eq!(
+        expected.keys().copied().collect::<Vec<_>>(),
+        [400, 414, 431],
+        "the statuses hyper answers"
+    );
+    // Counted when the connection ends, just after the answer was sent.
+    let counted = |status: u16| {
+        sample(
+            &server.metrics(),
+            &format!(
+                r#"http_requests_total{{method="other",route="unmatched",status="{status}"}}"#
+            ),
+        )
+    };
+    for (status, n) in expected {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while counted(status) != Some(f64::from(n)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(counted(status), Some(f64::from(n)), "status {status}");
+    }
 }

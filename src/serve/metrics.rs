@@ -145,6 +145,14 @@ impl HttpMetrics {
         }
     }
 
+    /// Records a request hyper answered itself before routing (a malformed
+    /// request line or header, a URI or head too large): it has no method
+    /// or route, so it counts as `other` on `unmatched`, without a duration.
+    pub fn rejected(&self, status: StatusCode) {
+        self.counter(METHODS.len() - 1, Route::Unmatched, status)
+            .inc();
+    }
+
     fn counter(&self, m: usize, route: Route, status: StatusCode) -> IntCounter {
         self.requests
             .with_label_values(&[METHODS[m], route.template(), status.as_str()])

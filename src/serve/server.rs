@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
+use hyper::{StatusCode, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -102,16 +102,38 @@ impl Conn {
             }
             _ = self.stopping.wait_for(|stopping| *stopping) => return,
         }
-        let app = self.app;
+        let app = Arc::clone(&self.app);
         let service = service_fn(move |req| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.handle(req).await) }
         });
         let conn = self.builder.serve_connection(TokioIo::new(stream), service);
         if let Err(err) = self.watcher.watch(conn).await {
+            if let Some(status) = rejected_status(&*err)
+                && self.app.config.request_metrics
+            {
+                self.app.metrics.http.rejected(status);
+            }
             tracing::debug!(error = %err, "connection ended with an error");
         }
     }
+}
+
+/// The status hyper answered when it rejected a request itself, if that is
+/// why the connection ended (the mapping of hyper's `Server::on_error`).
+fn rejected_status(err: &(dyn std::error::Error + 'static)) -> Option<StatusCode> {
+    let err = err.downcast_ref::<hyper::Error>()?;
+    if !err.is_parse() || err.is_parse_status() || err.is_parse_version_h2() {
+        return None;
+    }
+    Some(if !err.is_parse_too_large() {
+        StatusCode::BAD_REQUEST
+    } else if err.to_string().contains("URI") {
+        // hyper tells a long URI from a large head only in its message.
+        StatusCode::URI_TOO_LONG
+    } else {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    })
 }
 
 /// Installs the SIGTERM and SIGINT handlers now (so a signal right after
