@@ -52,6 +52,7 @@ fn promtool_unit_tests_pass() {
 
 fn alert_names() -> Vec<String> {
     queries::rule_exprs(assets::ALERT_RULES)
+        .expect("the embedded rules parse")
         .into_iter()
         .map(|r| r.name)
         .collect()
@@ -62,8 +63,8 @@ fn every_expression_is_extracted() {
     let rules = assets::ALERT_RULES
         .lines()
         .filter(|l| l.trim().starts_with("- alert:"));
-    let exprs = queries::rule_exprs(assets::ALERT_RULES);
-    assert_eq!(exprs.len(), rules.count(), "one single-line expr per rule");
+    let exprs = queries::rule_exprs(assets::ALERT_RULES).expect("the embedded rules parse");
+    assert_eq!(exprs.len(), rules.count(), "one expression per alert");
     assert!(
         exprs
             .iter()

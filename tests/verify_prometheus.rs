@@ -63,7 +63,9 @@ fn verify(prom: &str, spec: &str, exprs: &[&str], extra: &[&str]) -> (i32, Strin
     let rules = dir.path().join("rules.yml");
     std::fs::write(
         &rules,
-        "groups:\n  - name: t\n    rules:\n      - alert: T\n        expr: up{job=\"selfscrape\"} == 0\n",
+        // A multi-line expression, as rules files often have them.
+        "groups:\n  - name: t\n    rules:\n      - alert: T\n        expr: |\n          \
+         up{job=\"selfscrape\"}\n            == 0\n",
     )
     .unwrap();
     run(srelab()
@@ -195,6 +197,17 @@ fn too_few_instances_and_bad_spec() {
         .arg(&spec));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("has 1 instance(s), want at least 2"), "{err}");
+
+    let rules = dir.path().join("r.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: t\n    rules:\n      - alert: T\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(srelab().args(["verify", "--rules"]).arg(&rules));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("r.yml: invalid rules file: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 
     std::fs::write(&spec, "[[signal]]\nname = 'x'\n").unwrap();
     let (code, _, err) = run(srelab().args(["verify", "--spec"]).arg(&spec));

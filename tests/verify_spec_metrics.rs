@@ -66,7 +66,7 @@ fn the_spec_dashboards_and_rules_name_only_exported_metrics() {
             named.extend(panel.exprs.iter().flat_map(|e| metric_names(e)));
         }
     }
-    for rule in queries::rule_exprs(assets::ALERT_RULES) {
+    for rule in queries::rule_exprs(assets::ALERT_RULES).expect("the embedded rules parse") {
         named.extend(metric_names(&rule.expr));
     }
     named.remove("up");

@@ -151,17 +151,16 @@ fn error_outcome(e: PromError) -> QueryOutcome {
     }
 }
 
-/// The panels and rule expressions of the given dashboard and rule texts.
-pub fn extract(
+/// The panels of the given dashboard texts.
+pub fn panels(
     dashboards: &[(String, String)],
-    rules: &str,
     job: &str,
-) -> Result<(Vec<Panel>, Vec<RuleExpr>), queries::DashboardError> {
+) -> Result<Vec<Panel>, queries::DashboardError> {
     let mut panels = Vec::new();
     for (file, json) in dashboards {
         panels.extend(queries::dashboard_panels(file, json, job)?);
     }
-    Ok((panels, queries::rule_exprs(rules)))
+    Ok(panels)
 }
 
 impl QueryResult {

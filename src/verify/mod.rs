@@ -124,10 +124,13 @@ impl Config {
         };
         let rules = match rules {
             Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading the rules {}", path.display()))?,
-            None => assets::ALERT_RULES.to_owned(),
+                .with_context(|| format!("reading the rules {}", path.display()))
+                .and_then(|text| {
+                    queries::rule_exprs(&text).with_context(|| format!("{}", path.display()))
+                })?,
+            None => queries::rule_exprs(assets::ALERT_RULES)?,
         };
-        let (panels, rules) = check::extract(&dashboards, &rules, job)?;
+        let panels = check::panels(&dashboards, job)?;
         Ok(Config {
             prometheus: prometheus.to_owned(),
             spec,

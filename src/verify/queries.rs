@@ -105,38 +105,42 @@ fn substitute(expr: &str, vars: &[(String, String)]) -> String {
     out
 }
 
-/// The `expr:` of every rule in a Prometheus rules file. The repository's
-/// rules keep each expression on one line (a test checks the count against
-/// the rules), so no YAML parser is needed.
-pub fn rule_exprs(yaml: &str) -> Vec<RuleExpr> {
-    let mut name = String::new();
-    let mut out = Vec::new();
-    for line in yaml.lines() {
-        let line = line.trim().trim_start_matches("- ");
-        if let Some(n) = line
-            .strip_prefix("alert:")
-            .or_else(|| line.strip_prefix("record:"))
-        {
-            name = unquote(n.trim());
-        } else if let Some(e) = line.strip_prefix("expr:") {
-            out.push(RuleExpr {
-                name: name.clone(),
-                expr: unquote(e.trim()),
-            });
-        }
-    }
-    out
+/// Why a rules file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid rules file: {0}")]
+pub struct RulesError(#[from] serde_yaml_ng::Error);
+
+/// A Prometheus rules file, as far as verify reads it.
+#[derive(serde::Deserialize)]
+struct RulesFile {
+    groups: Vec<RuleGroup>,
 }
 
-/// Removes YAML single or double quotes around a scalar.
-fn unquote(s: &str) -> String {
-    if let Some(inner) = s.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
-        inner.replace("''", "'")
-    } else if let Some(inner) = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        inner.replace("\\\"", "\"").replace("\\\\", "\\")
-    } else {
-        s.to_owned()
-    }
+#[derive(serde::Deserialize)]
+struct RuleGroup {
+    rules: Vec<Rule>,
+}
+
+#[derive(serde::Deserialize)]
+struct Rule {
+    alert: Option<String>,
+    record: Option<String>,
+    expr: String,
+}
+
+/// The expression of every alerting and recording rule in a Prometheus
+/// rules file, in file order.
+pub fn rule_exprs(yaml: &str) -> Result<Vec<RuleExpr>, RulesError> {
+    let file: RulesFile = serde_yaml_ng::from_str(yaml)?;
+    Ok(file
+        .groups
+        .into_iter()
+        .flat_map(|g| g.rules)
+        .map(|r| RuleExpr {
+            name: r.alert.or(r.record).unwrap_or_default(),
+            expr: r.expr,
+        })
+        .collect())
 }
 
 /// The values of `job="…"` matchers in an expression.
@@ -173,8 +177,10 @@ mod tests {
 
     #[test]
     fn rule_expressions() {
-        let yaml = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n  - record: r:x\n    expr: 'sum(x{a=''b''})'\n";
-        let rules = rule_exprs(yaml);
+        let yaml = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    for: 1m\n  \
+                    - record: r:x\n    expr: 'sum(x{a=''b''})'\n- name: h\n  rules:\n  - alert: B\n    \
+                    expr: |\n      sum(rate(x[1m]))\n        > 1\n";
+        let rules = rule_exprs(yaml).unwrap();
         assert_eq!(
             rules[0],
             RuleExpr {
@@ -182,7 +188,17 @@ mod tests {
                 expr: "up == 0".into()
             }
         );
+        assert_eq!(rules[1].name, "r:x");
         assert_eq!(rules[1].expr, "sum(x{a='b'})");
+        assert_eq!(rules[2].expr, "sum(rate(x[1m]))\n  > 1\n", "a block scalar");
+        for bad in [
+            "groups: [",
+            "rules: []",
+            "groups:\n- rules:\n  - alert: A\n",
+        ] {
+            let err = rule_exprs(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid rules file: "), "{bad:?}: {err}");
+        }
     }
 
     #[test]
