@@ -3,12 +3,14 @@
 //!
 //! The rest of the service sees only [`Store`], [`Item`], [`NewItem`] and
 //! [`StoreError`]; a PostgreSQL backend would sit beside [`sqlite`] behind
-//! the same four async methods. No database call runs on the async
-//! runtime's threads: writes go to one [`writer`] thread per process that
-//! commits them in groups, reads to a small [`readers`] pool. Instances on
-//! one file take turns at writing through a [`turnstile`].
+//! the same four async methods. Writes go to one [`writer`] thread per
+//! process that commits them in groups, reads to a small [`readers`] pool;
+//! only point reads that cannot wait run on the async runtime's threads
+//! ([`runtime_readers`]). Instances on one file take turns at writing
+//! through a [`turnstile`].
 
 pub mod readers;
+pub mod runtime_readers;
 pub mod sqlite;
 pub mod turnstile;
 pub mod writer;
@@ -22,6 +24,7 @@ use tokio::sync::oneshot;
 use super::config::StoreConfig;
 use super::metrics::{DbMetrics, DbOp};
 use readers::Readers;
+use runtime_readers::RuntimeReaders;
 use sqlite::Db;
 use turnstile::Turnstile;
 use writer::{Job, Writer};
@@ -64,6 +67,7 @@ impl From<rusqlite::Error> for StoreError {
 pub struct Store {
     writer: Writer,
     readers: Readers,
+    runtime_readers: RuntimeReaders,
     metrics: DbMetrics,
 }
 
@@ -73,9 +77,15 @@ impl Store {
     pub fn open(config: &StoreConfig, metrics: DbMetrics) -> Result<Store, StoreError> {
         let mut writer_db = Db::open(config, sqlite::Role::Writer, metrics.busy_retries.clone())?;
         writer_db.migrate()?;
-        let readers = (0..config.readers)
-            .map(|_| Db::open(config, sqlite::Role::Reader, metrics.busy_retries.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let open = |count: usize, role| {
+            (0..count)
+                .map(|_| Db::open(config, role, metrics.busy_retries.clone()))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let readers = open(config.readers, sqlite::Role::Reader)?;
+        // As many as the runtime has worker threads (tokio's default).
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runtime_readers = open(workers, sqlite::Role::RuntimeReader)?;
         let turnstile = Turnstile::open(&config.path).map_err(|err| {
             StoreError::Sqlite(format!(
                 "cannot open {}: {err}",
@@ -85,6 +95,7 @@ impl Store {
         Ok(Store {
             writer: Writer::start(writer_db, Some(turnstile), config, metrics.clone()),
             readers: Readers::start(readers),
+            runtime_readers: RuntimeReaders::new(runtime_readers),
             metrics,
         })
     }
@@ -101,8 +112,13 @@ impl Store {
 
     /// The item with this id, if any.
     pub async fn get(&self, id: i64) -> Result<Option<Item>, StoreError> {
-        self.timed(DbOp::Get, self.readers.run(move |db| db.get(id)))
-            .await
+        self.timed(DbOp::Get, async {
+            match self.runtime_readers.try_get(id) {
+                Some(result) => result,
+                None => self.readers.run(move |db| db.get(id)).await,
+            }
+        })
+        .await
     }
 
     /// Up to `limit` items with ids below `before`, newest first.

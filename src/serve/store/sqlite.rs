@@ -42,7 +42,10 @@ const READER_CACHE_KIB: i64 = -1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Writer,
+    /// A reader on a thread of its own: waits for locks up to the busy timeout.
     Reader,
+    /// A reader used on an async runtime thread: never waits for a lock.
+    RuntimeReader,
 }
 
 /// One connection with its busy budget.
@@ -82,12 +85,15 @@ impl Db {
             Synchronous::Normal => "NORMAL",
         };
         db.conn.pragma_update(None, "synchronous", synchronous)?;
-        if role == Role::Reader {
+        if role != Role::Writer {
             db.conn.pragma_update(None, "query_only", true)?;
             // Each reader keeps the hot b-tree pages; the kernel's page
             // cache holds the rest. Keeps RSS low with several readers.
             db.conn
                 .pragma_update(None, "cache_size", READER_CACHE_KIB)?;
+        }
+        if role == Role::RuntimeReader {
+            db.conn.busy_handler(None)?;
         }
         Ok(db)
     }
@@ -134,6 +140,19 @@ impl Db {
                 .query_row([id], row_to_item)
                 .optional()
         })
+    }
+
+    /// The item with this id, in one attempt: `None` when the database is
+    /// busy (so a [`Role::RuntimeReader`] never waits).
+    pub fn try_get(&mut self, id: i64) -> Option<Result<Option<Item>, StoreError>> {
+        let result = self
+            .conn
+            .prepare_cached(GET_ITEM)
+            .and_then(|mut stmt| stmt.query_row([id], row_to_item).optional());
+        match result {
+            Err(err) if is_busy(&err) => None,
+            result => Some(result.map_err(StoreError::from)),
+        }
     }
 
     /// Up to `limit` items with ids below `before`, newest first.
