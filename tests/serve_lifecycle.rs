@@ -145,15 +145,7 @@ fn json_logs_are_one_object_per_line_on_stderr() {
 fn wait_in_flight(server: &common::Server, n: usize) {
     let start = Instant::now();
     loop {
-        let metrics = server.metrics();
-        let in_flight = metrics
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("http_requests_in_flight ")?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0);
+        let in_flight = common::sample(&server.metrics(), "http_requests_in_flight").unwrap_or(0.0);
         if in_flight >= (n + 1) as f64 {
             return;
         }
@@ -313,12 +305,7 @@ fn a_database_locked_past_the_busy_timeout_is_503_and_readiness_says_why() {
         201
     );
     let metrics = server.metrics();
-    let value = |series: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
+    let value = |series: &str| common::sample(&metrics, series).unwrap_or(0.0);
     assert!(value("srelab_db_busy_retries_total") >= 1.0, "{metrics}");
     assert_eq!(value(r#"srelab_db_errors_total{op="insert"}"#), 1.0);
     assert_eq!(value(r#"srelab_db_errors_total{op="ready"}"#), 1.0);

@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{HttpConn, Server, request, spawn_serve};
+use common::{HttpConn, Server, request, sample, spawn_serve};
 
 const PROMTOOL: &str = "/usr/bin/promtool";
 
@@ -44,13 +44,6 @@ fn promtool_check(text: &str) -> String {
     );
     assert!(out.status.success(), "promtool failed: {report}");
     report
-}
-
-/// The value of the sample whose line starts with `series ` (exact labels).
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 fn drive_every_route(server: &Server) {

@@ -227,10 +227,7 @@ fn every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on() {
 
 /// The value of the sample `series` in `metrics`.
 fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{series} missing:\n{metrics}"))
+    common::sample(metrics, series).unwrap_or_else(|| panic!("{series} missing:\n{metrics}"))
 }
 
 #[test]

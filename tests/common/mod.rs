@@ -143,6 +143,14 @@ impl Server {
     }
 }
 
+/// The value of the sample whose line in a `/metrics` text starts with
+/// `series ` (the name and exact labels).
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// Starts `srelab serve --listen 127.0.0.1:0 --db DB EXTRA…` and waits for
 /// its startup line (`listening on http://IP:PORT`). Logs go to the test's
 /// stderr, at `warn` unless `RUST_LOG` says otherwise.
