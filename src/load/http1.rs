@@ -208,8 +208,10 @@ fn head(res: &httparse::Response<'_, '_>) -> Result<Option<Head>, WireError> {
                     .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")),
             );
         } else if name.eq_ignore_ascii_case("connection") {
-            close |= tokens(h.value).any(|t| t.eq_ignore_ascii_case(b"close"));
-            keep_alive |= tokens(h.value).any(|t| t.eq_ignore_ascii_case(b"keep-alive"));
+            for token in tokens(h.value) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
         } else if name.eq_ignore_ascii_case("location") {
             location = Some(Bytes::copy_from_slice(h.value));
         }

@@ -126,7 +126,7 @@ impl Config {
             Some(path) => std::fs::read_to_string(path)
                 .with_context(|| format!("reading the rules {}", path.display()))
                 .and_then(|text| {
-                    queries::rule_exprs(&text).with_context(|| format!("{}", path.display()))
+                    queries::rule_exprs(&text).with_context(|| path.display().to_string())
                 })?,
             None => queries::rule_exprs(assets::ALERT_RULES)?,
         };
