@@ -19,11 +19,6 @@ impl Port {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         }
     }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
 }
 
 /// Fails on the first port planned twice or already taken, naming it.

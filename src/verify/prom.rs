@@ -1,5 +1,5 @@
-//! A small client for Prometheus' HTTP API: instant queries, scrape targets,
-//! readiness. Built on hyper-util's legacy client; every request has a timeout.
+//! A small client for Prometheus' HTTP API: instant queries and scrape targets.
+//! Built on hyper-util's legacy client; every request has a timeout.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,11 +85,6 @@ impl Prometheus {
         }
     }
 
-    /// The base URL this client talks to.
-    pub fn url(&self) -> &str {
-        &self.base
-    }
-
     /// Evaluates `expr` at the current time and returns its samples.
     pub async fn query(&self, expr: &str) -> Result<Vec<Sample>, PromError> {
         let path = format!("/api/v1/query?query={}", encode(expr));
@@ -106,11 +101,6 @@ impl Prometheus {
             .as_array()
             .ok_or_else(|| decode_error(&url, status, "no activeTargets"))?;
         Ok(list.iter().map(parse_target).collect())
-    }
-
-    /// Whether `/-/ready` answers 200.
-    pub async fn ready(&self) -> bool {
-        matches!(self.get("/-/ready").await, Ok((_, 200, _)))
     }
 
     async fn get(&self, path: &str) -> Result<(String, u16, Bytes), PromError> {
