@@ -38,7 +38,8 @@ pub enum ClientError {
 #[derive(Default)]
 pub struct Conn {
     stream: Option<TcpStream>,
-    /// Answer bytes read but not yet consumed; reused from request to request.
+    /// Answer bytes read but not yet consumed; reused from request to request
+    /// and cleared whenever a connection is dialled.
     read: BytesMut,
     /// The encoded request; reused from request to request.
     write: Vec<u8>,
@@ -93,7 +94,6 @@ impl Conn {
             }
         }
         self.stream = None;
-        self.read.clear();
         Err(ClientError::Timeout)
     }
 }
@@ -123,20 +123,10 @@ async fn try_exchange(
         Ok(()) => http1::read_answer(io, read).await,
         Err(e) => Err(e.into()),
     };
-    match result {
-        Ok((answer, reusable)) => {
-            if !reusable {
-                *stream = None;
-                read.clear();
-            }
-            Ok(answer)
-        }
-        Err(e) => {
-            *stream = None;
-            read.clear();
-            Err(e.into())
-        }
+    if !matches!(result, Ok((_, true))) {
+        *stream = None;
     }
+    result.map(|(answer, _)| answer).map_err(Into::into)
 }
 
 /// Whether a kept connection can carry the next request: the server has
