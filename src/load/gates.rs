@@ -7,7 +7,7 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use serde::Serialize;
 
-use super::mix::Kind;
+use super::{mix::Kind, text::ms};
 
 /// What a p99 gate judges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl FromStr for P99Gate {
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
-    if let Some(kind) = Kind::ALL.into_iter().find(|k| k.name() == s) {
+    if let Some(kind) = Kind::from_name(s) {
         return Ok(Scope::Kind(kind));
     }
     if Kind::ALL.iter().any(|k| k.route() == s) {
@@ -106,10 +106,6 @@ impl GateResult {
             ),
         }
     }
-}
-
-fn ms(secs: f64) -> String {
-    format!("{:.2}ms", secs * 1e3)
 }
 
 /// Judges the p99 gate given the p99 of its scope, if any request fell in it.

@@ -65,7 +65,7 @@ impl Kind {
         self as usize
     }
 
-    fn from_name(name: &str) -> Option<Kind> {
+    pub fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
@@ -148,10 +148,9 @@ impl FromStr for Mix {
 
 impl fmt::Display for Mix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<_> = Kind::ALL
-            .iter()
-            .filter(|k| self.weight(**k) > 0)
-            .map(|k| format!("{}={}", k.name(), self.weight(*k)))
+        let parts: Vec<_> = self
+            .kinds()
+            .map(|k| format!("{}={}", k.name(), self.weight(k)))
             .collect();
         f.write_str(&parts.join(","))
     }

@@ -15,7 +15,7 @@ use std::{
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::stats::{histogram, record_micros};
+use super::stats::{histogram, micros_to_secs, record_micros};
 
 /// A worker waking this late after sleeping until a due time means the
 /// tool itself is behind (tokio's timer alone is good to about 1 ms).
@@ -114,7 +114,7 @@ impl Monitor {
         let started = self.started.load(Ordering::Relaxed);
         let dropped = due.map(|d| d.saturating_sub(started));
         let mut warnings = Vec::new();
-        let timer_p99 = micros(timer_lag.value_at_quantile(0.99));
+        let timer_p99 = micros_to_secs(timer_lag.value_at_quantile(0.99));
         if !timer_lag.is_empty() && timer_p99 > TIMER_LAG_LIMIT.as_secs_f64() {
             warnings.push(format!(
                 "the tool itself fell behind its schedule: timer lag p99 {:.1} ms (limit {} ms)",
@@ -154,10 +154,6 @@ impl Monitor {
     }
 }
 
-fn micros(us: u64) -> f64 {
-    us as f64 / 1e6
-}
-
 fn cpu_seconds() -> Option<f64> {
     let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
     Some((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
@@ -174,9 +170,9 @@ pub struct LagReport {
 impl LagReport {
     fn of(h: &Histogram<u64>) -> Self {
         LagReport {
-            p50: micros(h.value_at_quantile(0.5)),
-            p99: micros(h.value_at_quantile(0.99)),
-            max: micros(h.max()),
+            p50: micros_to_secs(h.value_at_quantile(0.5)),
+            p99: micros_to_secs(h.value_at_quantile(0.99)),
+            max: micros_to_secs(h.max()),
         }
     }
 }

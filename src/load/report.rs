@@ -13,7 +13,7 @@ use super::{
     gates::GateResult,
     mix::Kind,
     monitor::SelfReport,
-    stats::{Cell, Key, Phase},
+    stats::{Cell, Key, Phase, micros_to_secs},
 };
 
 /// The whole srelab section.
@@ -98,7 +98,7 @@ pub struct Latency {
 impl Latency {
     fn of(cell: &Cell) -> Option<Latency> {
         let h = &cell.latency;
-        let s = |us: u64| us as f64 / 1e6;
+        let s = micros_to_secs;
         (!h.is_empty()).then(|| Latency {
             p50: s(h.value_at_quantile(0.5)),
             p90: s(h.value_at_quantile(0.9)),
@@ -178,12 +178,14 @@ pub fn phase(
         .enumerate()
         .map(|(i, url)| {
             let cell = merge(cells.iter(), |k| in_phase(k) && k.1 == i);
-            let created = merge(cells.iter(), |k| {
-                in_phase(k) && k.1 == i && k.2 == Kind::Create
-            });
+            let created = cells
+                .iter()
+                .filter(|(k, _)| in_phase(k) && k.1 == i && k.2 == Kind::Create)
+                .map(|(_, c)| c.outcomes[Outcome::Ok.index()])
+                .sum();
             TargetReport {
                 url: url.clone(),
-                items_created: created.outcomes[Outcome::Ok.index()],
+                items_created: created,
                 total: Totals::of(&cell, elapsed),
                 routes: routes(Some(i)),
             }

@@ -48,6 +48,11 @@ pub fn record_micros(h: &mut Histogram<u64>, d: Duration) {
     }
 }
 
+/// A microsecond histogram value in seconds.
+pub fn micros_to_secs(us: u64) -> f64 {
+    us as f64 / 1e6
+}
+
 /// The statistics of one (phase, target, kind).
 #[derive(Debug, Clone)]
 pub struct Cell {

@@ -99,6 +99,7 @@ fn line(out: &mut String, target: &str, route: &str, t: &Totals) {
     );
 }
 
-fn ms(secs: f64) -> String {
+/// Seconds as milliseconds, two decimals.
+pub fn ms(secs: f64) -> String {
     format!("{:.2}ms", secs * 1e3)
 }
