@@ -15,7 +15,7 @@ use std::{
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::stats::{histogram, micros_to_secs, record_micros};
+use super::stats::{histogram, micros_to_secs, record_micros, shard_count};
 
 /// A worker waking this late after sleeping until a due time means the
 /// tool itself is behind (tokio's timer alone is good to about 1 ms).
@@ -37,9 +37,25 @@ pub struct Monitor {
     /// Requests cut off by the end of the run or Ctrl-C before an answer.
     pub interrupted: AtomicU64,
     late: AtomicU64,
-    lag: Mutex<Histogram<u64>>,
-    timer_lag: Mutex<Histogram<u64>>,
+    /// Sharded by worker, as the request statistics are.
+    lags: Box<[Mutex<Lags>]>,
     cpu: Mutex<CpuStats>,
+}
+
+/// How late arrivals started: all of them, and those whose worker slept
+/// until the due time (the tool's own timer lag).
+struct Lags {
+    all: Histogram<u64>,
+    timer: Histogram<u64>,
+}
+
+impl Lags {
+    fn new() -> Self {
+        Lags {
+            all: histogram(),
+            timer: histogram(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,8 +71,9 @@ impl Default for Monitor {
             started: AtomicU64::new(0),
             interrupted: AtomicU64::new(0),
             late: AtomicU64::new(0),
-            lag: Mutex::new(histogram()),
-            timer_lag: Mutex::new(histogram()),
+            lags: (0..shard_count())
+                .map(|_| Mutex::new(Lags::new()))
+                .collect(),
             cpu: Mutex::default(),
         }
     }
@@ -65,13 +82,12 @@ impl Default for Monitor {
 impl Monitor {
     /// Records how late an arrival started; `slept` says whether its worker
     /// was idle and waited for the due time (then lateness is the tool's own).
-    pub fn arrival(&self, lag: Duration, slept: bool) {
-        record_micros(&mut self.lag.lock().unwrap_or_else(|e| e.into_inner()), lag);
+    pub fn arrival(&self, worker: u32, lag: Duration, slept: bool) {
+        let shard = &self.lags[worker as usize % self.lags.len()];
+        let mut lags = shard.lock().unwrap_or_else(|e| e.into_inner());
+        record_micros(&mut lags.all, lag);
         if slept {
-            record_micros(
-                &mut self.timer_lag.lock().unwrap_or_else(|e| e.into_inner()),
-                lag,
-            );
+            record_micros(&mut lags.timer, lag);
         } else if lag > LATE_LIMIT {
             self.late.fetch_add(1, Ordering::Relaxed);
         }
@@ -104,12 +120,17 @@ impl Monitor {
 
     /// The verdict, given how many arrivals were due (open model only).
     pub fn verdict(&self, due: Option<u64>, workers: u32) -> SelfReport {
-        let lag = self.lag.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let timer_lag = self
-            .timer_lag
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let mut lags = Lags::new();
+        for shard in &self.lags {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (into, from) in [(&mut lags.all, &shard.all), (&mut lags.timer, &shard.timer)] {
+                into.add(from).expect("auto-resizing histograms merge");
+            }
+        }
+        let Lags {
+            all: lag,
+            timer: timer_lag,
+        } = lags;
         let cpu = *self.cpu.lock().unwrap_or_else(|e| e.into_inner());
         let started = self.started.load(Ordering::Relaxed);
         let dropped = due.map(|d| d.saturating_sub(started));
@@ -206,8 +227,8 @@ mod tests {
     fn unsent_arrivals_and_timer_lag_make_the_run_untrustworthy() {
         let m = Monitor::default();
         m.started.store(990, Ordering::Relaxed);
-        m.arrival(Duration::from_micros(800), true);
-        m.arrival(Duration::from_millis(50), false);
+        m.arrival(0, Duration::from_micros(800), true);
+        m.arrival(1, Duration::from_millis(50), false);
         let ok = m.verdict(Some(1000), 4);
         assert!(ok.trustworthy, "{:?}", ok.warnings);
         assert_eq!((ok.dropped_arrivals, ok.late_arrivals), (Some(10), 1));
@@ -220,8 +241,8 @@ mod tests {
             bad.warnings
         );
 
-        for _ in 0..10 {
-            m.arrival(Duration::from_millis(30), true);
+        for i in 0..10 {
+            m.arrival(i, Duration::from_millis(30), true);
         }
         let late = m.verdict(Some(1000), 4);
         assert!(

@@ -34,6 +34,12 @@ impl Phase {
     }
 }
 
+/// How many shards the workers' statistics are spread over: a few per
+/// runtime thread, so two workers on different threads rarely share one.
+pub fn shard_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 2
+}
+
 /// A latency histogram in microseconds, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant digits is valid")

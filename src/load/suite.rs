@@ -19,7 +19,7 @@ use super::{
     mix::Kind,
     monitor::Monitor,
     schedule::worker_start,
-    stats::{Phase, Sample, Stats},
+    stats::{Phase, Sample, Stats, shard_count},
 };
 
 /// Items kept per target for `get`; older ones are overwritten.
@@ -40,9 +40,8 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, monitor: Arc<Monitor>, metrics: Option<Arc<LoadMetrics>>) -> Self {
-        let shards = std::thread::available_parallelism().map_or(1, |n| n.get()) * 2;
         Shared {
-            stats: Stats::new(shards, config.targets.len()),
+            stats: Stats::new(shard_count(), config.targets.len()),
             created: config.targets.iter().map(|_| Mutex::default()).collect(),
             config,
             monitor,
@@ -197,7 +196,7 @@ impl Suite {
                     now
                 };
                 let lag = now.duration_since(due);
-                shared.monitor.arrival(lag, slept);
+                shared.monitor.arrival(w.id, lag, slept);
                 if let Some(m) = &shared.metrics {
                     m.schedule_lag.set(lag.as_secs_f64());
                 }
