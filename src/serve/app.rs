@@ -66,7 +66,7 @@ impl App {
             Err(payload) => {
                 tracing::warn!(
                     route = route.template(),
-                    panic = panic::message(&payload),
+                    panic = panic::message(&*payload),
                     "handler panicked; answered 500"
                 );
                 h::error(&ApiError::Internal)

@@ -25,12 +25,7 @@ pub fn init(format: LogFormat) {
 /// handler (answered with a 500) leaves a structured line, not raw stderr.
 pub fn log_panics() {
     std::panic::set_hook(Box::new(|info| {
-        let panic = info
-            .payload()
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("non-string panic payload");
+        let panic = super::panic::message(info.payload());
         let location = info.location().map(ToString::to_string).unwrap_or_default();
         let backtrace = std::backtrace::Backtrace::capture();
         if backtrace.status() == std::backtrace::BacktraceStatus::Captured {

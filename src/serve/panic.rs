@@ -26,8 +26,8 @@ pub async fn catch_unwind_future<F: Future>(fut: F) -> Result<F::Output, Panic> 
     .await
 }
 
-/// The message of a panic payload, for the log.
-pub fn message(payload: &Panic) -> &str {
+/// The message of a panic payload (caught, or in a panic hook), for the log.
+pub fn message(payload: &(dyn Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -51,6 +51,6 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(message(&caught.unwrap_err()), "boom");
+        assert_eq!(message(&*caught.unwrap_err()), "boom");
     }
 }

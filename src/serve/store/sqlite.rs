@@ -135,21 +135,13 @@ impl Db {
 
     /// The item with this id.
     pub fn get(&mut self, id: i64) -> Result<Option<Item>, StoreError> {
-        self.retry(|conn| {
-            conn.prepare_cached(GET_ITEM)?
-                .query_row([id], row_to_item)
-                .optional()
-        })
+        self.retry(|conn| select_item(conn, id))
     }
 
     /// The item with this id, in one attempt: `None` when the database is
     /// busy (so a [`Role::RuntimeReader`] never waits).
     pub fn try_get(&mut self, id: i64) -> Option<Result<Option<Item>, StoreError>> {
-        let result = self
-            .conn
-            .prepare_cached(GET_ITEM)
-            .and_then(|mut stmt| stmt.query_row([id], row_to_item).optional());
-        match result {
+        match select_item(&self.conn, id) {
             Err(err) if is_busy(&err) => None,
             result => Some(result.map_err(StoreError::from)),
         }
@@ -209,6 +201,12 @@ impl Db {
             }
         }
     }
+}
+
+fn select_item(conn: &Connection, id: i64) -> rusqlite::Result<Option<Item>> {
+    conn.prepare_cached(GET_ITEM)?
+        .query_row([id], row_to_item)
+        .optional()
 }
 
 /// An open write transaction; rolled back unless committed.
