@@ -19,7 +19,6 @@ use std::future::Future;
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio::sync::oneshot;
 
 use super::config::StoreConfig;
 use super::metrics::{DbMetrics, DbOp};
@@ -93,7 +92,7 @@ impl Store {
             ))
         })?;
         Ok(Store {
-            writer: Writer::start(writer_db, Some(turnstile), config, metrics.clone()),
+            writer: Writer::start(writer_db, turnstile, config, metrics.clone()),
             readers: Readers::start(readers),
             runtime_readers: RuntimeReaders::new(runtime_readers),
             metrics,
@@ -102,11 +101,10 @@ impl Store {
 
     /// Stores an item; returns once its transaction has committed.
     pub async fn insert(&self, item: NewItem) -> Result<Item, StoreError> {
-        self.timed(DbOp::Insert, async {
-            let (reply, rx) = oneshot::channel();
-            self.writer.send(Job::Insert { item, reply })?;
-            rx.await.unwrap_or(Err(StoreError::Closed))
-        })
+        self.timed(
+            DbOp::Insert,
+            self.writer.call(|reply| Job::Insert { item, reply }),
+        )
         .await
     }
 
@@ -136,9 +134,7 @@ impl Store {
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.timed(DbOp::Ready, async {
             self.readers.run(|db| db.ping()).await?;
-            let (reply, rx) = oneshot::channel();
-            self.writer.send(Job::Ping { reply })?;
-            rx.await.unwrap_or(Err(StoreError::Closed))
+            self.writer.call(|reply| Job::Ping { reply }).await
         })
         .await
     }

@@ -45,12 +45,7 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `db`.
-    pub fn start(
-        db: Db,
-        turnstile: Option<Turnstile>,
-        config: &StoreConfig,
-        metrics: DbMetrics,
-    ) -> Writer {
+    pub fn start(db: Db, turnstile: Turnstile, config: &StoreConfig, metrics: DbMetrics) -> Writer {
         let (tx, rx) = mpsc::channel();
         let batch = Batcher {
             db,
@@ -73,8 +68,18 @@ impl Writer {
         }
     }
 
-    /// Queues a job.
-    pub fn send(&self, job: Job) -> Result<(), StoreError> {
+    /// Queues the job `make` builds around a reply channel, and waits for
+    /// the answer.
+    pub async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(make(reply))?;
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
         self.metrics.queue_depth.inc();
         self.tx.send(job).map_err(|_| {
             self.metrics.queue_depth.dec();
@@ -96,7 +101,7 @@ impl Writer {
 
 struct Batcher {
     db: Db,
-    turnstile: Option<Turnstile>,
+    turnstile: Turnstile,
     queue: Queue,
 }
 
@@ -120,26 +125,16 @@ impl Batcher {
             // Writes that arrive while this process waits for the lock
             // (another instance is committing) join the batch.
             let deadline = self.db.deadline();
-            let turn = self
-                .turnstile
-                .as_ref()
-                .and_then(|t| match t.enter(deadline) {
-                    Ok(turn) => Some(turn),
-                    Err(err) => {
-                        tracing::debug!(error = %err, "writing without the turnstile");
-                        None
-                    }
-                });
-            let result = match self.db.begin_write(deadline) {
-                Ok(tx) => {
-                    stopping |= self.queue.collect(&mut batch, None);
-                    write_all(tx, &batch, &self.queue.metrics)
-                }
+            let turn = match self.turnstile.enter(deadline) {
+                Ok(turn) => Some(turn),
                 Err(err) => {
-                    stopping |= self.queue.collect(&mut batch, None);
-                    Err(err)
+                    tracing::debug!(error = %err, "writing without the turnstile");
+                    None
                 }
             };
+            let began = self.db.begin_write(deadline);
+            stopping |= self.queue.collect(&mut batch, None);
+            let result = began.and_then(|tx| write_all(tx, &batch, &self.queue.metrics));
             drop(turn);
             answer(batch, result);
         }
