@@ -24,6 +24,11 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
     }
 }
 
+/// A response with a JSON body fixed at compile time.
+pub fn json_static(status: StatusCode, body: &'static str) -> Response {
+    with_body(status, JSON, Bytes::from_static(body.as_bytes()))
+}
+
 /// A response with the given content type and body.
 pub fn with_body(status: StatusCode, content_type: HeaderValue, body: Bytes) -> Response {
     let mut response = http::Response::new(Full::new(body));
