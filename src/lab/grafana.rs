@@ -47,15 +47,17 @@ fn dashboards_dir(state: &StateDir) -> PathBuf {
     state.grafana().join("dashboards")
 }
 
-/// The command starting Grafana on `listen`, reading Prometheus at `prometheus_url`.
+/// The command starting Grafana on `listen`, reading Prometheus at
+/// `prometheus_url` and the provisioning directory `prov` that
+/// [`write_files`] returned.
 pub fn command(
     bin: &Path,
     home: &Path,
     state: &StateDir,
+    prov: &Path,
     listen: SocketAddr,
     prometheus_url: &str,
-) -> Result<Command, LabError> {
-    let prov = write_files(state)?;
+) -> Command {
     let g = state.grafana();
     let mut cmd = Command::new(bin);
     // `grafana server` is the current CLI; older packages ship `grafana-server`.
@@ -70,7 +72,7 @@ pub fn command(
         ("GF_PATHS_DATA", &g.join("data")),
         ("GF_PATHS_LOGS", &g.join("logs")),
         ("GF_PATHS_PLUGINS", &g.join("plugins")),
-        ("GF_PATHS_PROVISIONING", &prov),
+        ("GF_PATHS_PROVISIONING", prov),
         ("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", &home_dashboard),
     ];
     cmd.envs(env)
@@ -82,5 +84,5 @@ pub fn command(
         .env("GF_SECURITY_ADMIN_PASSWORD", password)
         .env("GF_ANALYTICS_REPORTING_ENABLED", "false")
         .env("GF_ANALYTICS_CHECK_FOR_UPDATES", "false");
-    Ok(cmd)
+    cmd
 }

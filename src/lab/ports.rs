@@ -16,9 +16,14 @@ impl Port {
     pub fn new(what: impl Into<String>, port: u16) -> Port {
         Port {
             what: what.into(),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: local(port),
         }
     }
+}
+
+/// `127.0.0.1:port`: everything in the lab listens on loopback only.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Fails on the first port planned twice or already taken, naming it.

@@ -104,8 +104,10 @@ impl Child {
         self.peak_kib
     }
 
-    /// Reads VmHWM (the kernel's high-water mark of resident memory).
-    pub fn sample_memory(&mut self) {
+    /// Reads VmHWM (the kernel's high-water mark of resident memory); every
+    /// look at the child's state does, so the last look before it exits
+    /// (at the latest when it is stopped) keeps its peak.
+    fn sample_memory(&mut self) {
         if self.done.is_none() {
             let kib = vm_hwm_kib(self.pid()).unwrap_or(0);
             self.peak_kib = self.peak_kib.max(kib);

@@ -43,7 +43,7 @@ impl Plan {
     /// Every port the lab listens on, with what it is for.
     pub fn ports(&self) -> Vec<Port> {
         let mut out: Vec<Port> = (0..self.instances)
-            .map(|i| Port::new(instance_name(i), self.base_port + i))
+            .map(|i| Port::new(instance_name(i), self.instance_addr(i).port()))
             .collect();
         out.push(Port::new("prometheus", self.prometheus_port));
         out.push(Port::new("load tool metrics", self.load_metrics_port));
@@ -58,15 +58,19 @@ impl Plan {
 
     /// The address of instance `i`.
     pub fn instance_addr(&self, i: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.base_port + i))
+        ports::local(self.base_port + i)
     }
 
     pub fn prometheus_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.prometheus_port)
+        format!("http://{}", ports::local(self.prometheus_port))
     }
 
     fn load_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.load_metrics_port))
+        ports::local(self.load_metrics_port)
+    }
+
+    fn node_exporter_addr(&self) -> SocketAddr {
+        ports::local(self.node_exporter_port)
     }
 }
 
@@ -114,7 +118,7 @@ impl Lab {
         }
         let node = match self.plan.node_exporter_bin.clone() {
             Some(bin) => {
-                let addr = SocketAddr::from(([127, 0, 0, 1], self.plan.node_exporter_port));
+                let addr = self.plan.node_exporter_addr();
                 let mut cmd = Command::new(bin);
                 cmd.arg(format!("--web.listen-address={addr}"));
                 self.spawn_other("node-exporter", cmd)?;
@@ -130,13 +134,14 @@ impl Lab {
             node,
         };
         let config = prometheus::write_config(&self.state, &scrape)?;
-        let listen = SocketAddr::from(([127, 0, 0, 1], self.plan.prometheus_port));
+        let listen = ports::local(self.plan.prometheus_port);
         let cmd = prometheus::command(&self.plan.prometheus_bin, &config, &self.state, listen);
         self.spawn_other("prometheus", cmd)?;
         if let Some((bin, home)) = self.plan.grafana.clone() {
-            let listen = SocketAddr::from(([127, 0, 0, 1], self.plan.grafana_port));
+            let listen = ports::local(self.plan.grafana_port);
             let url = self.plan.prometheus_url();
-            let cmd = grafana::command(&bin, &home, &self.state, listen, &url)?;
+            let prov = grafana::write_files(&self.state)?;
+            let cmd = grafana::command(&bin, &home, &self.state, &prov, listen, &url);
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())
@@ -176,7 +181,6 @@ impl Lab {
     /// Stops instance `i` (the fault the check injects).
     pub fn stop_instance(&mut self, i: u16) {
         if let Some(mut child) = self.instances[i as usize].take() {
-            child.sample_memory();
             child.stop();
             self.record_peak(&child);
         }
@@ -283,12 +287,12 @@ impl Lab {
             let missing: Vec<String> = match &targets {
                 Ok(list) => want
                     .iter()
-                    .filter(|(job, inst)| {
-                        !list
-                            .iter()
-                            .any(|t| &t.job == job && &t.instance == inst && t.health == "up")
+                    .filter_map(|(job, inst)| {
+                        match list.iter().find(|t| &t.job == job && &t.instance == inst) {
+                            Some(t) if t.health == "up" => None,
+                            found => Some(describe_target(job, inst, found)),
+                        }
                     })
-                    .map(|(job, inst)| describe_target(job, inst, targets.as_ref().ok()))
                     .collect(),
                 Err(e) => vec![format!("prometheus: {e}")],
             };
@@ -310,7 +314,7 @@ impl Lab {
             .map(|i| (JOB.to_owned(), self.plan.instance_addr(i).to_string()))
             .collect();
         if self.plan.node_exporter_bin.is_some() {
-            let addr = format!("127.0.0.1:{}", self.plan.node_exporter_port);
+            let addr = self.plan.node_exporter_addr().to_string();
             want.insert((NODE_JOB.to_owned(), addr));
         }
         if with_load {
@@ -322,7 +326,7 @@ impl Lab {
     /// Whether Grafana (when it runs) answers its health endpoint, waiting up to `limit`.
     pub async fn grafana_healthy(&self, limit: Duration) -> Option<bool> {
         self.plan.grafana.as_ref()?;
-        let url = format!("http://127.0.0.1:{}/api/health", self.plan.grafana_port);
+        let url = format!("http://{}/api/health", ports::local(self.plan.grafana_port));
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if prom::get_status(&url).await == Some(200) {
@@ -344,9 +348,6 @@ impl Lab {
         let mut all: Vec<Child> = self.load.take().into_iter().collect();
         all.extend(self.instances.iter_mut().filter_map(Option::take));
         all.append(&mut self.others);
-        for c in &mut all {
-            c.sample_memory();
-        }
         process::stop_all(&mut all);
         for c in &all {
             self.record_peak(c);
@@ -361,8 +362,7 @@ impl Drop for Lab {
     }
 }
 
-fn describe_target(job: &str, inst: &str, list: Option<&Vec<prom::Target>>) -> String {
-    let found = list.and_then(|l| l.iter().find(|t| t.job == job && t.instance == inst));
+fn describe_target(job: &str, inst: &str, found: Option<&prom::Target>) -> String {
     match found {
         Some(t) if !t.last_error.is_empty() => {
             format!("{job} {inst} ({}: {})", t.health, t.last_error)
