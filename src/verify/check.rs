@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::prom::{PromError, Prometheus};
 use super::queries::{self, Panel, RuleExpr};
-use super::report::{QueryKind, QueryOutcome, QueryResult, Report, SignalResult};
+use super::report::{QueryKind, QueryOutcome, Report, SignalResult};
 use super::spec::{Signal, Spec, metric_names};
 
 /// Pause between two rounds of the checks still failing.
@@ -44,7 +44,10 @@ pub async fn run(cfg: &Config) -> Report {
 async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
     let up = prom.query(&subst_job(r#"up{job="$job"}"#, &cfg.job)).await;
     report.instances = match &up {
-        Ok(samples) => sorted(samples.iter().map(|s| s.label("instance").to_owned())),
+        Ok(samples) => samples
+            .iter()
+            .map(|s| s.label("instance").to_owned())
+            .collect(),
         Err(e) => {
             report.unreachable = Some(e.to_string());
             return;
@@ -53,11 +56,11 @@ async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
     report.unreachable = None;
     for (signal, result) in cfg.spec.signals.iter().zip(&mut report.signals) {
         if !result.ok(&report.instances) {
-            *result = check_signal(prom, signal, &cfg.job).await;
+            check_signal(prom, signal, &cfg.job, result).await;
         }
     }
     let scraped_jobs = match prom.query("count by (job) (up)").await {
-        Ok(s) => sorted(s.iter().map(|s| s.label("job").to_owned())),
+        Ok(s) => s.iter().map(|s| s.label("job").to_owned()).collect(),
         Err(_) => BTreeSet::new(),
     };
     let optional = &cfg.spec.dashboards.optional_metrics;
@@ -72,18 +75,15 @@ async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
     }
 }
 
-fn sorted(items: impl Iterator<Item = String>) -> BTreeSet<String> {
-    items.collect()
-}
-
 /// Replaces `$job` in a spec query.
 pub fn subst_job(query: &str, job: &str) -> String {
     query.replace("$job", job)
 }
 
-async fn check_signal(prom: &Prometheus, signal: &Signal, job: &str) -> SignalResult {
-    let query = subst_job(&signal.query, job);
-    let (values, error) = match prom.query(&query).await {
+/// Asks for `signal` again and records the answer in `result`.
+async fn check_signal(prom: &Prometheus, signal: &Signal, job: &str, result: &mut SignalResult) {
+    result.query = subst_job(&signal.query, job);
+    (result.values, result.error) = match prom.query(&result.query).await {
         Ok(samples) => (
             samples
                 .iter()
@@ -93,14 +93,6 @@ async fn check_signal(prom: &Prometheus, signal: &Signal, job: &str) -> SignalRe
         ),
         Err(e) => (BTreeMap::new(), Some(e.to_string())),
     };
-    SignalResult {
-        name: signal.name.clone(),
-        area: signal.area.clone(),
-        query,
-        expect: signal.expect,
-        values,
-        error,
-    }
 }
 
 async fn check_panel(
@@ -161,24 +153,4 @@ pub fn panels(
         panels.extend(queries::dashboard_panels(file, json, job)?);
     }
     Ok(panels)
-}
-
-impl QueryResult {
-    pub(super) fn panel(p: &Panel) -> Self {
-        QueryResult {
-            kind: QueryKind::Panel,
-            source: format!("{} panel {:?}", p.dashboard, p.title),
-            exprs: p.exprs.clone(),
-            outcome: QueryOutcome::Pending,
-        }
-    }
-
-    pub(super) fn rule(r: &RuleExpr) -> Self {
-        QueryResult {
-            kind: QueryKind::Rule,
-            source: format!("rule {}", r.name),
-            exprs: vec![r.expr.clone()],
-            outcome: QueryOutcome::Pending,
-        }
-    }
 }

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::check::Config;
+use super::queries::{Panel, RuleExpr};
 use super::spec::Expect;
 
 /// One signal's last evaluation.
@@ -69,6 +70,26 @@ pub struct QueryResult {
     pub source: String,
     pub exprs: Vec<String>,
     pub outcome: QueryOutcome,
+}
+
+impl QueryResult {
+    fn panel(p: &Panel) -> Self {
+        QueryResult {
+            kind: QueryKind::Panel,
+            source: format!("{} panel {:?}", p.dashboard, p.title),
+            exprs: p.exprs.clone(),
+            outcome: QueryOutcome::Pending,
+        }
+    }
+
+    fn rule(r: &RuleExpr) -> Self {
+        QueryResult {
+            kind: QueryKind::Rule,
+            source: format!("rule {}", r.name),
+            exprs: vec![r.expr.clone()],
+            outcome: QueryOutcome::Pending,
+        }
+    }
 }
 
 /// The whole result of a verify run.
@@ -226,9 +247,10 @@ impl Report {
             })
             .collect();
         let queries: Vec<Value> = self.queries.iter().map(query_json).collect();
-        json!({"ok": self.ok(), "prometheus": self.prometheus, "job": self.job,
+        let problems = self.problems();
+        json!({"ok": problems.is_empty(), "prometheus": self.prometheus, "job": self.job,
                "instances": self.instances, "signals": signals, "queries": queries,
-               "problems": self.problems()})
+               "problems": problems})
     }
 }
 
