@@ -5,7 +5,7 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{mix::Kind, text::ms};
 
@@ -78,7 +78,7 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
 }
 
 /// One gate's verdict, as the report lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GateResult {
     pub gate: String,
     pub limit: f64,
