@@ -86,11 +86,14 @@ pub fn serialize(h: &Histogram<u64>) -> Vec<u8> {
     bytes
 }
 
-/// A histogram back from [`serialize`]'s bytes (or plain V2).
+/// A histogram back from [`serialize`]'s bytes (or plain V2), auto-resizing
+/// again (HDR's format does not keep that) so others merge into it.
 pub fn deserialize(mut bytes: &[u8]) -> Result<Histogram<u64>, String> {
-    Deserializer::new()
+    let mut h: Histogram<u64> = Deserializer::new()
         .deserialize(&mut bytes)
-        .map_err(|e| format!("not an HDR histogram: {e:?}"))
+        .map_err(|e| format!("not an HDR histogram: {e:?}"))?;
+    h.auto(true);
+    Ok(h)
 }
 
 /// A microsecond histogram value in seconds.

@@ -89,13 +89,15 @@ impl<'a> Run<'a> {
             markers.push(Marker {
                 at: ramp,
                 label: "ramp end",
+                shade_after: false,
             });
         }
         let main = secs("ramp").unwrap_or(0.0) + secs("steady").unwrap_or(0.0);
         if main > 0.0 && (self.report.timeline.seconds as f64) > main.ceil() {
             markers.push(Marker {
                 at: main,
-                label: "end (graceful stop after)",
+                label: "end of -d: graceful stop",
+                shade_after: true,
             });
         }
         markers

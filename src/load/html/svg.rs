@@ -73,6 +73,8 @@ pub struct Line<'a> {
 pub struct Marker<'a> {
     pub at: f64,
     pub label: &'a str,
+    /// Shade the chart from here on (e.g. the graceful stop after `-d`).
+    pub shade_after: bool,
 }
 
 /// A line chart over seconds.
@@ -123,6 +125,15 @@ impl LineChart<'_> {
             WIDTH - RIGHT,
             b = y(0.0)
         );
+        for m in self.markers.iter().filter(|m| m.shade_after) {
+            let _ = write!(
+                svg,
+                r#"<rect class="shade" x="{:.1}" y="{TOP}" width="{:.1}" height="{:.1}"/>"#,
+                x(m.at),
+                (x(x_max) - x(m.at)).max(0.0),
+                y(0.0) - TOP
+            );
+        }
         for m in &self.markers {
             let _ = write!(
                 svg,
