@@ -205,18 +205,18 @@ fn too_few_instances_and_bad_spec() {
     )
     .unwrap();
     let (code, _, err) = run(srelab().args(["verify", "--rules"]).arg(&rules));
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("r.yml: invalid rules file: "), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
     std::fs::write(&spec, "[[signal]]\nname = 'x'\n").unwrap();
     let (code, _, err) = run(srelab().args(["verify", "--spec"]).arg(&spec));
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.starts_with("error: invalid spec"), "{err}");
     let (code, _, err) = run(srelab()
         .args(["verify", "--spec"])
         .arg(Path::new("/nonexistent.toml")));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("cannot read the spec /nonexistent.toml"),
         "{err}"
