@@ -38,7 +38,7 @@ pub enum Command {
     Load(load::Args),
     /// Bring up instances, Prometheus and Grafana with one command.
     Lab(lab::Args),
-    /// Check through Prometheus that every signal of the spec exists.
+    /// Check through Prometheus that every signal of the spec exists (run it under load).
     Verify(verify::Args),
 }
 

@@ -44,6 +44,10 @@ use stack::Plan;
 
 /// Arguments of `srelab lab`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 stopped by Ctrl-C/SIGTERM, or the check passed; \
+    1 the check failed, the lab could not start or a child died; 2 a flag or input mistake."
+)]
 pub struct Args {
     /// Number of `srelab serve` instances.
     #[arg(long, default_value_t = defaults::INSTANCES, value_parser = clap::value_parser!(u16).range(1..=64))]

@@ -18,6 +18,9 @@ use super::{
 /// says what the values do.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
+    after_help = "Exit codes: 0 done and every gate passed (an error-ratio gate of 0.01 \
+        applies unless --max-error-ratio is given); 1 a gate failed, a regression, or the run \
+        could not start; 2 a flag mistake.",
     mut_arg("collector", |a| a
         .hide_possible_values(true)
         .help("How progress is shown: tui (live view; the default on a terminal) or silent")

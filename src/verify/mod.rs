@@ -35,6 +35,11 @@ pub enum Format {
 
 /// Arguments of `srelab verify`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Verify judges metrics under load: run it while a load runs. \
+    Exit codes: 0 every check passed; 1 a check failed, no load, or Prometheus unreachable; \
+    2 a flag or input file mistake."
+)]
 pub struct Args {
     /// Base URL of the Prometheus server to ask.
     #[arg(
