@@ -75,6 +75,9 @@ pub enum Unit {
     Ratio,
     /// Seconds, shown as ms or s.
     Seconds,
+    /// Events per second, shown as `N/s`.
+    #[serde(rename = "per_second")]
+    PerSecond,
 }
 
 impl Unit {
@@ -95,6 +98,7 @@ impl Unit {
             Unit::Ratio => format!("{}%", trimmed(v * 100.0, 2)),
             Unit::Seconds if v.abs() < 1.0 => format!("{} ms", trimmed(v * 1e3, 2)),
             Unit::Seconds => format!("{} s", trimmed(v, 2)),
+            Unit::PerSecond => format!("{}/s", trimmed(v, 2)),
         }
     }
 }
@@ -272,6 +276,7 @@ mod tests {
         assert_eq!(Unit::Ratio.format(0.0), "0%");
         assert_eq!(Unit::Seconds.format(0.0125), "12.5 ms");
         assert_eq!(Unit::Seconds.format(2.0), "2 s");
+        assert_eq!(Unit::PerSecond.format(98.1755), "98.18/s");
         assert_eq!(Unit::None.format(12_345_678.0), "1.235e7");
         assert_eq!(Unit::None.format(0.0125), "0.0125");
         assert_eq!(Unit::Ratio.format(f64::NAN), "NaN");
