@@ -136,7 +136,10 @@ fn dashboard_queries_must_run_and_return_data() {
     let other_job = r#"srelab_load_requests_total{job="srelab-load"}"#;
     let (code, out, err) = verify(&prom.url, SPEC, &[other_job], &["--timeout", "20s"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("skipped d.json panel"), "{out}");
+    assert!(
+        out.contains("skipped (no data: job srelab-load is not scraped): d.json panel"),
+        "{out}"
+    );
 }
 
 #[test]
