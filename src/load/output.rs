@@ -4,7 +4,9 @@
 //! reads back; this module writes the combined report where the user asked
 //! (`-O` or stdout): in JSON as an `srelab` key of rlt's object, in text as
 //! a block after rlt's. Without rlt's part (the coordinator of several
-//! workers runs no rlt), the srelab section stands alone.
+//! workers runs no rlt), the srelab section stands alone. rlt colours its
+//! text always; the colours stay only on a terminal that wants them (not
+//! with `NO_COLOR`, never in a file).
 
 use std::{
     fs,
@@ -45,7 +47,16 @@ pub fn write(
             }
             serde_json::to_string_pretty(&value)? + "\n"
         }
-        (ReportFormat::Text, Some(rlt)) => format!("{rlt}\n{}", text::render(report)),
+        (ReportFormat::Text, Some(rlt)) => {
+            let colour = dest.is_none()
+                && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+            let rlt = if colour {
+                rlt
+            } else {
+                anstream::adapter::strip_str(&rlt).to_string()
+            };
+            format!("{rlt}\n{}", text::render(report))
+        }
     };
     match dest {
         Some(path) => fs::write(path, whole).with_context(|| format!("writing {}", path.display())),

@@ -4,23 +4,14 @@
 use std::process::ExitCode;
 
 use super::{args::ReportArgs, baseline, html, text};
+use crate::UsageError;
 
 /// Renders a saved report; a file that is not one is the user's mistake.
 pub fn main(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let read = |path| match baseline::read(path) {
-        Ok(report) => Ok(report),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            Err(ExitCode::from(2))
-        }
-    };
-    let report = match read(&args.report) {
-        Ok(r) => r,
-        Err(code) => return Ok(code),
-    };
-    let baseline = match args.baseline.as_deref().map(read).transpose() {
-        Ok(b) => b,
-        Err(code) => return Ok(code),
+    let report = baseline::read(&args.report).map_err(UsageError)?;
+    let baseline = match &args.baseline {
+        Some(path) => Some(baseline::read(path).map_err(UsageError)?),
+        None => None,
     };
     match &args.html {
         Some(out) => html::write(out, &report, baseline.as_ref())?,

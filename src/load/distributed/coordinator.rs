@@ -136,7 +136,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.load.html {
         html::write(path, &report, None)?;
     }
-    let code = run::verdict(&report, None);
+    let code = run::verdict(&report, None, run::tells(&args));
     Ok(if all_done { code } else { ExitCode::FAILURE })
 }
 
