@@ -154,7 +154,7 @@ fn assert_png(path: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_html_report_renders_its_charts_in_chromium() {
+async fn chromium_renders_the_charts_of_the_html_report() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
     let (json, html) = (dir.path().join("r.json"), dir.path().join("r.html"));
@@ -314,7 +314,7 @@ async fn the_html_report_renders_its_charts_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_baseline_run_and_this_run_side_by_side() {
+async fn chromium_shows_a_baseline_run_and_this_run_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
     let baselines = dir.path().join("baselines");

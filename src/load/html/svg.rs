@@ -295,10 +295,17 @@ impl BarChart<'_> {
                 escape(self.what)
             );
             if bar.labelled {
+                let middle = x0 + slot / 2.0;
+                // A label near the right edge ends there instead of past it.
+                let anchor = if middle + 30.0 > WIDTH {
+                    "end"
+                } else {
+                    "middle"
+                };
                 let _ = write!(
                     svg,
-                    r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                    x0 + slot / 2.0,
+                    r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
+                    middle.min(WIDTH - 2.0),
                     HEIGHT - 8.0,
                     escape(&bar.label)
                 );
