@@ -141,9 +141,10 @@ pub struct LoadArgs {
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
 
-    /// Coordinate a run over the workers at these addresses (each started
-    /// with `srelab load --worker --listen ADDR`): each sends its share of
-    /// the requests; the report and gates cover the whole
+    /// Coordinate a run over the worker processes at these addresses (each
+    /// started with `srelab load --worker --listen ADDR`): each sends its
+    /// share of the requests (-c, -n, -w are shared out); the report and
+    /// gates cover the whole
     #[arg(
         long,
         value_name = "ADDR,...",
@@ -152,8 +153,8 @@ pub struct LoadArgs {
     )]
     pub workers: Vec<String>,
 
-    /// Be a worker: wait for coordinators on --listen and run their shares
-    /// (every other setting comes from the coordinator)
+    /// Be a worker process: wait for coordinators on --listen and run their
+    /// shares (every other setting comes from the coordinator)
     #[arg(long, requires = "listen")]
     pub worker: bool,
 

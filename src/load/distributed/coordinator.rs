@@ -1,7 +1,15 @@
 //! `srelab load --workers ADDR,…`: hands each worker its share, starts them
 //! together, gathers their records, and reports and judges the whole.
 
-use std::{process::ExitCode, time::Duration};
+use std::{
+    io::IsTerminal,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::anyhow;
 use tokio::{
@@ -33,6 +41,8 @@ const HANDSHAKE: Duration = Duration::from_secs(30);
 const LOST_AFTER: Duration = Duration::from_secs(10);
 /// A worker silent this long at some point lagged: the run is not trustworthy.
 const LAG_LIMIT: Duration = Duration::from_secs(3);
+/// How often a coordinator on a terminal says how far the run got.
+const TELL_EVERY: Duration = Duration::from_secs(5);
 
 /// The connection to one worker.
 struct Link {
@@ -89,13 +99,21 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow!("worker {}: {e}", link.address))?;
     }
     let started = Instant::now();
+    // Requests each worker started so far, from its progress lines.
+    let progress: Arc<[AtomicU64]> = links.iter().map(|_| AtomicU64::new(0)).collect();
+    let teller = (!args.bench.quiet && std::io::stderr().is_terminal())
+        .then(|| tokio::spawn(tell(progress.clone(), started)));
     let tasks: Vec<_> = links
         .into_iter()
-        .map(|link| tokio::spawn(link.gather(started)))
+        .enumerate()
+        .map(|(i, link)| tokio::spawn(link.gather(started, progress.clone(), i)))
         .collect();
     let mut gathered = Vec::new();
     for task in tasks {
         gathered.push(task.await?);
+    }
+    if let Some(teller) = teller {
+        teller.abort();
     }
 
     let mut whole: Option<Recorded> = None;
@@ -182,8 +200,14 @@ impl Link {
         })
     }
 
-    /// Reads progress until the worker's record, its end, or its silence.
-    async fn gather(mut self, started: Instant) -> (Link, Gathered) {
+    /// Reads progress (into `progress[index]`) until the worker's record,
+    /// its end, or its silence.
+    async fn gather(
+        mut self,
+        started: Instant,
+        progress: Arc<[AtomicU64]>,
+        index: usize,
+    ) -> (Link, Gathered) {
         let mut last = started;
         let mut max_silence = Duration::ZERO;
         let fate = loop {
@@ -196,7 +220,10 @@ impl Link {
             ));
             match msg {
                 Err(_) => break Fate::Lost,
-                Ok(Ok(Some(Message::Progress { .. }))) => continue,
+                Ok(Ok(Some(Message::Progress { started: n }))) => {
+                    progress[index].store(n, Ordering::Relaxed);
+                    continue;
+                }
                 Ok(Ok(Some(Message::Done(record)))) => {
                     match record.into_recorded(self.plan.targets.len()) {
                         Ok(r) => break Fate::Done(Box::new(r)),
@@ -211,6 +238,22 @@ impl Link {
             }
         };
         (self, Gathered { fate, max_silence })
+    }
+}
+
+/// Says on stderr every few seconds how many requests the workers started
+/// (a coordinator has no TUI: rlt runs inside each worker).
+async fn tell(progress: Arc<[AtomicU64]>, started: Instant) {
+    let mut tick = tokio::time::interval(TELL_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let total: u64 = progress.iter().map(|n| n.load(Ordering::Relaxed)).sum();
+        eprintln!(
+            "{:>5.0}s: {total} requests started by {} workers",
+            started.elapsed().as_secs_f64(),
+            progress.len()
+        );
     }
 }
 
