@@ -388,3 +388,63 @@ async fn worker_flag_mistakes_are_one_line_and_exit_2() {
         );
     }
 }
+
+/// A coordinator that dies mid-run takes the run with it: its worker stops
+/// sending at once and serves the next coordinator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_abandons_the_run_of_a_coordinator_that_died() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
+    let worker = spawn_worker();
+    let healthz = || async {
+        let scrape = http_get(&format!("{}/metrics", server.base_url)).await;
+        server_count(&scrape, "GET", "/healthz", "200")
+    };
+    let mut coordinator = spawn_load(&[
+        "--workers",
+        &worker.addr,
+        "--target",
+        &server.base_url,
+        "--mix",
+        "health=1",
+        "-r",
+        "100",
+        "-c",
+        "2",
+        "-d",
+        "60s",
+        "-o",
+        "json",
+    ]);
+    let under_way = async {
+        while healthz().await < 50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), under_way)
+        .await
+        .expect("the run never got under way");
+    coordinator.start_kill().unwrap();
+    coordinator.wait().await.unwrap();
+    // Requests in flight when it died may still finish; then nothing more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = healthz().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(healthz().await, after, "the worker kept sending");
+
+    let next = run_load(&[
+        "--workers",
+        &worker.addr,
+        "--target",
+        &server.base_url,
+        "--mix",
+        "health=1",
+        "-n",
+        "20",
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(next.code, Some(0), "{next:?}");
+    assert_eq!(next.srelab()["phases"]["steady"]["requests"], 20);
+}

@@ -36,15 +36,17 @@ pub async fn run(
     monitor: Arc<Monitor>,
 ) -> anyhow::Result<Step> {
     let shared = Arc::new(Shared::new(config.clone(), monitor.clone(), metrics));
-    let sampler = {
+    // Both stop with the step, also when its future is dropped (a worker
+    // whose coordinator went away).
+    let sampler = AbortOnDrop({
         let shared = shared.clone();
         monitor.spawn_cpu_sampler(move |share| {
             if let Some(second) = shared.second() {
                 shared.stats.cpu_sample(second, share);
             }
         })
-    };
-    let roller = {
+    });
+    let roller = AbortOnDrop({
         let shared = shared.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(ROLL_EVERY);
@@ -55,7 +57,7 @@ pub async fn run(
                 }
             }
         })
-    };
+    });
 
     let scratch = output::rlt_scratch();
     // The open model is scheduled by the suite; rlt's limiter would only
@@ -70,8 +72,7 @@ pub async fn run(
     )
     .await;
     let end = Instant::now();
-    sampler.abort();
-    roller.abort();
+    drop((sampler, roller));
     let rlt = std::fs::read_to_string(&scratch);
     let _ = std::fs::remove_file(&scratch);
     let regression = match outcome {
@@ -93,6 +94,15 @@ pub async fn run(
         rlt: rlt.map_err(|e| anyhow::anyhow!("reading rlt's report: {e}"))?,
         regression,
     })
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Seconds of the main phase, capped at `-d` (rlt's teardown is not load).
