@@ -377,6 +377,7 @@ async fn worker_flag_mistakes_are_one_line_and_exit_2() {
         &["--worker", "--listen", "127.0.0.1:0", "-d", "5s"][..],
         &["--workers", "127.0.0.1:1,127.0.0.1:2", "-c", "1"],
         &["--workers", "127.0.0.1:1", "--baseline", "x"],
+        &["--workers", "127.0.0.1:1,127.0.0.1:1", "-c", "2"],
         &["--worker"],
     ] {
         let run = run_load(args).await;
@@ -447,4 +448,59 @@ async fn a_worker_abandons_the_run_of_a_coordinator_that_died() {
     .await;
     assert_eq!(next.code, Some(0), "{next:?}");
     assert_eq!(next.srelab()["phases"]["steady"]["requests"], 20);
+}
+
+/// A worker stopped (SIGSTOP) for a few seconds mid-run falls silent: it is
+/// named as lagging and the run is not trustworthy, though it finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lags_is_reported_and_the_run_is_not_trustworthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(&dir.path().join("srelab.db"), &[]);
+    let workers: Vec<Worker> = (0..2).map(|_| spawn_worker()).collect();
+    let child = spawn_load(&[
+        "--workers",
+        &addresses(&workers),
+        "--target",
+        &server.base_url,
+        "--mix",
+        "health=1",
+        "-r",
+        "50",
+        "-c",
+        "4",
+        "-d",
+        "8s",
+        "-o",
+        "json",
+    ]);
+    let under_way = async {
+        loop {
+            let scrape = http_get(&format!("{}/metrics", server.base_url)).await;
+            if server_count(&scrape, "GET", "/healthz", "200") > 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), under_way)
+        .await
+        .expect("the run never got under way");
+    workers[1].guard.signal(nix::sys::signal::Signal::SIGSTOP);
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    workers[1].guard.signal(nix::sys::signal::Signal::SIGCONT);
+    let run = finish(child, Duration::from_secs(40)).await;
+    let report = run.srelab();
+    assert_eq!(report["workers"][1]["status"], "done", "{report:#}");
+    assert!(
+        report["workers"][1]["max_silence_seconds"]
+            .as_f64()
+            .unwrap()
+            > 3.0
+    );
+    assert_eq!(report["trustworthy"], false);
+    let warnings = report["monitor"]["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("worker {} lagged: silent for", workers[1].addr)),
+        "{warnings}"
+    );
 }

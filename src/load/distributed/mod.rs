@@ -87,6 +87,17 @@ pub fn check_flags(args: &Args) -> Result<(), String> {
             "{flag} is not available with --workers: rlt's baselines and the metrics endpoint belong to one process (compare saved reports with `srelab load report FILE --baseline FILE`)"
         ));
     }
+    if let Some((i, addr)) = load
+        .workers
+        .iter()
+        .enumerate()
+        .find(|(i, a)| load.workers[..*i].contains(a))
+    {
+        return Err(format!(
+            "--workers names {addr} twice (entry {}): a worker serves one coordinator at a time",
+            i + 1
+        ));
+    }
     let n = load.workers.len() as u32;
     if bench.concurrency.get() < n {
         return Err(format!(
