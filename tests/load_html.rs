@@ -50,6 +50,8 @@ fn run_chromium(page: &Path, profile: &Path, extra: &[String]) -> (String, Strin
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            // Containers often give /dev/shm only 64 MB.
+            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--enable-logging=stderr",
             "--v=0",
