@@ -18,6 +18,7 @@ pub mod error;
 pub mod grafana;
 pub mod output;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod run;

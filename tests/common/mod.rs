@@ -4,6 +4,10 @@
 //! `TcpStream`, so tests can also send what a polite client would not.
 #![allow(dead_code)]
 
+pub mod backend;
+pub mod postgres;
+
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -26,6 +30,7 @@ pub fn srelab_bin() -> PathBuf {
 pub struct ChildGuard {
     child: Option<Child>,
     name: String,
+    stop_signal: Signal,
 }
 
 impl ChildGuard {
@@ -34,7 +39,15 @@ impl ChildGuard {
         ChildGuard {
             child: Some(child),
             name: name.into(),
+            stop_signal: Signal::SIGTERM,
         }
+    }
+
+    /// Stops the child with `signal` instead of SIGTERM (PostgreSQL's fast
+    /// shutdown is SIGINT).
+    pub fn stop_with(mut self, signal: Signal) -> ChildGuard {
+        self.stop_signal = signal;
+        self
     }
 
     /// The child's process id.
@@ -66,7 +79,7 @@ impl ChildGuard {
 
     /// SIGTERM, then the exit status (panics if it does not exit in time).
     pub fn stop(&mut self) -> ExitStatus {
-        self.signal(Signal::SIGTERM);
+        self.signal(self.stop_signal);
         let status = self.wait_timeout(STOP_GRACE);
         status.unwrap_or_else(|| panic!("{} did not exit within {STOP_GRACE:?}", self.name))
     }
@@ -98,7 +111,7 @@ impl Drop for ChildGuard {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(child.id() as i32), self.stop_signal);
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -154,7 +167,7 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
 /// Starts `srelab serve --listen 127.0.0.1:0 --db DB EXTRA…` and waits for
 /// its startup line (`listening on http://IP:PORT`). Logs go to the test's
 /// stderr, at `warn` unless `RUST_LOG` says otherwise.
-pub fn spawn_serve(db: &Path, extra_args: &[&str]) -> Server {
+pub fn spawn_serve(db: impl AsRef<OsStr>, extra_args: &[&str]) -> Server {
     let mut cmd = serve_command(db, extra_args);
     cmd.stderr(Stdio::inherit());
     start_serve(cmd)
@@ -162,7 +175,7 @@ pub fn spawn_serve(db: &Path, extra_args: &[&str]) -> Server {
 
 /// The command line `spawn_serve` runs, for tests that need to adjust it
 /// (environment, stderr) before [`start_serve`].
-pub fn serve_command(db: &Path, extra_args: &[&str]) -> Command {
+pub fn serve_command(db: impl AsRef<OsStr>, extra_args: &[&str]) -> Command {
     let mut cmd = Command::new(srelab_bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
