@@ -69,11 +69,9 @@ impl Binaries {
         let found = on_path
             .filter(|d| complete(d))
             .or_else(|| debian_dirs().into_iter().find(|d| complete(d)));
-        found.map(|dir| Binaries { dir }).ok_or_else(|| {
-            missing(format!(
-                " on PATH or in {DEBIAN_DIR}/VERSION/bin"
-            ))
-        })
+        found
+            .map(|dir| Binaries { dir })
+            .ok_or_else(|| missing(format!(" on PATH or in {DEBIAN_DIR}/VERSION/bin")))
     }
 
     pub fn initdb(&self) -> PathBuf {
@@ -215,7 +213,9 @@ impl Cluster {
                     break client;
                 }
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(format!("PostgreSQL not accepting connections after {limit:?}: {e}"));
+                    return Err(format!(
+                        "PostgreSQL not accepting connections after {limit:?}: {e}"
+                    ));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -272,7 +272,10 @@ mod tests {
         let err = Binaries::find(Some(Path::new("/nonexistent"))).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("in /nonexistent"), "{msg}");
-        assert!(msg.contains("`postgresql`") && msg.contains("nix run .#lab"), "{msg}");
+        assert!(
+            msg.contains("`postgresql`") && msg.contains("nix run .#lab"),
+            "{msg}"
+        );
     }
 
     #[test]

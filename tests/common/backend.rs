@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use time::format_description::well_known::Rfc3339;
+
 use super::postgres::Postgres;
 use super::{Server, spawn_serve};
 
@@ -53,17 +55,32 @@ impl TestDb {
         self.postgres.as_mut().expect("a PostgreSQL test database")
     }
 
-    /// The number of rows in `items`.
-    pub fn count_items(&self) -> i64 {
+    /// Every row of `items` by id: (id, name, value, created_at as RFC 3339).
+    pub fn rows(&self) -> Vec<Row> {
+        const SELECT: &str = "SELECT id, name, value, created_at FROM items ORDER BY id";
         match &self.postgres {
-            Some(pg) => pg.query(PG_DB, "SELECT count(*) FROM items")[0].get(0),
-            None => rusqlite::Connection::open(&self.db)
-                .unwrap()
-                .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
-                .unwrap(),
+            Some(pg) => pg
+                .query(PG_DB, SELECT)
+                .iter()
+                .map(|r| {
+                    let at: time::OffsetDateTime = r.get(3);
+                    (r.get(0), r.get(1), r.get(2), at.format(&Rfc3339).unwrap())
+                })
+                .collect(),
+            None => {
+                let conn = rusqlite::Connection::open(&self.db).unwrap();
+                let mut stmt = conn.prepare(SELECT).unwrap();
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            }
         }
     }
 }
+
+/// A row of `items`: id, name, value, created_at (RFC 3339).
+pub type Row = (i64, String, Option<f64>, String);
 
 fn path_str(path: &Path) -> String {
     path.to_str().expect("temporary paths are UTF-8").to_owned()

@@ -17,8 +17,12 @@ use super::ChildGuard;
 
 /// The PostgreSQL binaries, or a panic saying how to get them.
 pub fn binaries() -> Binaries {
-    Binaries::find(std::env::var_os("SRELAB_POSTGRES_BIN_DIR").as_deref().map(Path::new))
-        .unwrap_or_else(|e| panic!("these tests need PostgreSQL: {e}"))
+    Binaries::find(
+        std::env::var_os("SRELAB_POSTGRES_BIN_DIR")
+            .as_deref()
+            .map(Path::new),
+    )
+    .unwrap_or_else(|e| panic!("these tests need PostgreSQL: {e}"))
 }
 
 /// A template cluster made by `initdb` once, reused by every test binary.
