@@ -34,6 +34,12 @@ pub const NODE_EXPORTER: Program = Program {
     hint: "name it with --node-exporter-bin / SRELAB_NODE_EXPORTER",
 };
 
+pub const POSTGRES_EXPORTER: Program = Program {
+    what: "PostgreSQL exporter",
+    names: &["postgres_exporter", "prometheus-postgres-exporter"],
+    hint: "name it with --postgres-exporter-bin / SRELAB_POSTGRES_EXPORTER",
+};
+
 impl Program {
     /// The explicit path when given (it must exist), else the first name on PATH.
     pub fn find(&self, explicit: Option<&Path>) -> Result<PathBuf, LabError> {

@@ -75,7 +75,7 @@ async fn steps(
     started: Instant,
     v: &mut Verdict,
 ) -> anyhow::Result<()> {
-    lab.start()?;
+    lab.start().await?;
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     v.targets_up = Some(started.elapsed());
     say(format_args!(

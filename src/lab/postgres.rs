@@ -14,7 +14,11 @@
 //! DIR/data/   the cluster (kept between runs)
 //! DIR/run/    the socket, .s.PGSQL.5432
 //! ```
+//!
+//! The lab's cluster is `STATE/postgres`; the PostgreSQL exporter, when
+//! found, reads it over the same socket.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,9 +29,12 @@ use tokio::time::Instant;
 
 use super::binaries;
 use super::error::LabError;
+use super::state::StateDir;
 
 /// The superuser `initdb` creates, and the user the instances connect as.
 pub const SUPERUSER: &str = "srelab";
+/// The lab's database.
+pub const DATABASE: &str = super::defaults::POSTGRES_DATABASE;
 /// Who runs PostgreSQL when the lab runs as root.
 pub const UNPRIVILEGED_USER: &str = "nobody";
 /// The socket's port number (its file name; nothing listens on TCP).
@@ -97,6 +104,33 @@ fn debian_dirs() -> Vec<PathBuf> {
         .collect();
     versions.sort_by(|a, b| b.0.cmp(&a.0));
     versions.into_iter().map(|(_, dir)| dir).collect()
+}
+
+/// PostgreSQL as the lab runs it: the binaries, and the exporter when found.
+#[derive(Debug, Clone)]
+pub struct LabPostgres {
+    pub bins: Binaries,
+    /// `postgres_exporter` / `prometheus-postgres-exporter`, when it runs.
+    pub exporter_bin: Option<PathBuf>,
+    pub exporter_port: u16,
+}
+
+impl LabPostgres {
+    /// The cluster in the state directory (kept between runs, like the SQLite file).
+    pub fn cluster(state: &StateDir) -> Result<Cluster, LabError> {
+        Cluster::new(&state.root().join("postgres"))
+    }
+
+    /// The exporter's command, reading the lab's database over the socket.
+    pub fn exporter_command(&self, cluster: &Cluster, listen: SocketAddr) -> Option<Command> {
+        let bin = self.exporter_bin.as_ref()?;
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("--web.listen-address={listen}")).env(
+            "DATA_SOURCE_NAME",
+            format!("{}&sslmode=disable", cluster.url(DATABASE)),
+        );
+        Some(cmd)
+    }
 }
 
 /// One cluster's directories and who runs it.

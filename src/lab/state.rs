@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! STATE/srelab.db                   the instances' database (stays)
+//! STATE/postgres/                   or, with --backend postgres, the cluster (stays)
 //! STATE/logs/NAME.log               each child's stdout and stderr
 //! STATE/prometheus/prometheus.yml   generated; alerts.yml beside it
 //! STATE/prometheus/data/            TSDB, emptied on every start
