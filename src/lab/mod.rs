@@ -11,10 +11,11 @@
 //! - [`prometheus`], [`grafana`]: their generated configuration;
 //!   [`postgres`]: the cluster (shared with the tests) and its exporter.
 //! - [`stack`]: the running lab; [`run`]: the interactive lab;
-//!   [`check`]: `--check`.
+//!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL.
 
 pub mod binaries;
 pub mod check;
+pub mod db_fault;
 pub mod defaults;
 pub mod error;
 pub mod grafana;
