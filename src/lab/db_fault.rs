@@ -73,7 +73,9 @@ pub async fn inject(lab: &mut Lab) -> Result<Outcome, String> {
         match get_json(&http, &url).await {
             Some((200, got)) if got == *item => {}
             Some((status, got)) => {
-                return Err(format!("acknowledged item {id} read back as {status} {got}"));
+                return Err(format!(
+                    "acknowledged item {id} read back as {status} {got}"
+                ));
             }
             None => return Err(format!("acknowledged item {id}: no answer from {url}")),
         }
@@ -99,21 +101,29 @@ async fn steps(
     super::output::say("fault: stopping PostgreSQL under write load");
     lab.stop_postgres();
     let t = Instant::now();
-    let firing = format!(
-        r#"ALERTS{{alertname="{DATABASE_ALERT}",alertstate="firing",job="{JOB}"}}"#
-    );
+    let firing =
+        format!(r#"ALERTS{{alertname="{DATABASE_ALERT}",alertstate="firing",job="{JOB}"}}"#);
     let instances = urls.len();
     let all_firing = || async {
-        lab.prom.query(&firing).await.is_ok_and(|s| s.len() == instances)
+        lab.prom
+            .query(&firing)
+            .await
+            .is_ok_and(|s| s.len() == instances)
     };
     if !poll(LIMIT, all_firing).await {
-        return Err(format!("{DATABASE_ALERT} did not fire for every instance within {LIMIT:?}"));
+        return Err(format!(
+            "{DATABASE_ALERT} did not fire for every instance within {LIMIT:?}"
+        ));
     }
     let alert_after = t.elapsed();
     for url in urls {
         match get_json(http, &format!("{url}/readyz")).await {
             Some((503, _)) => {}
-            other => return Err(format!("{url}/readyz answered {other:?} with the database down")),
+            other => {
+                return Err(format!(
+                    "{url}/readyz answered {other:?} with the database down"
+                ));
+            }
         }
     }
     super::output::say(format_args!(
