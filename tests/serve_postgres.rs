@@ -7,6 +7,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -218,7 +219,7 @@ fn an_unreachable_database_is_one_line_and_exit_1_unless_told_to_wait() {
     assert!(!out.contains(secret), "{out}");
 
     // Told to wait, it comes up once the server does.
-    let mut cmd = serve_command(&url, &["--db-wait", "60s"]);
+    let mut cmd = serve_command(Path::new(&url), &["--db-wait", "60s"]);
     cmd.stderr(Stdio::null());
     let starting = std::thread::spawn(move || start_serve(cmd));
     std::thread::sleep(Duration::from_secs(2));
@@ -234,7 +235,10 @@ fn the_password_never_appears_in_output_or_help() {
     // Trust authentication ignores the password, so the URL still works.
     let url = db.db.replacen("srelab@", &format!("srelab:{secret}@"), 1);
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut cmd = serve_command(&url, &["--log-format", "json", "--statement-timeout", "1s"]);
+    let mut cmd = serve_command(
+        Path::new(&url),
+        &["--log-format", "json", "--statement-timeout", "1s"],
+    );
     cmd.env("RUST_LOG", "debug").stderr(log.reopen().unwrap());
     let server = start_serve(cmd);
     assert_eq!(

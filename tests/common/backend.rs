@@ -47,7 +47,8 @@ impl TestDb {
 
     /// Starts `srelab serve --db THIS EXTRA…`.
     pub fn serve(&self, extra_args: &[&str]) -> Server {
-        spawn_serve(&self.db, extra_args)
+        // A URL is no path, but `--db` takes either as one argument.
+        spawn_serve(Path::new(&self.db), extra_args)
     }
 
     /// The PostgreSQL cluster (panics for SQLite).

@@ -7,10 +7,9 @@
 pub mod backend;
 pub mod postgres;
 
-use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -167,7 +166,7 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
 /// Starts `srelab serve --listen 127.0.0.1:0 --db DB EXTRA…` and waits for
 /// its startup line (`listening on http://IP:PORT`). Logs go to the test's
 /// stderr, at `warn` unless `RUST_LOG` says otherwise.
-pub fn spawn_serve(db: impl AsRef<OsStr>, extra_args: &[&str]) -> Server {
+pub fn spawn_serve(db: &Path, extra_args: &[&str]) -> Server {
     let mut cmd = serve_command(db, extra_args);
     cmd.stderr(Stdio::inherit());
     start_serve(cmd)
@@ -175,7 +174,7 @@ pub fn spawn_serve(db: impl AsRef<OsStr>, extra_args: &[&str]) -> Server {
 
 /// The command line `spawn_serve` runs, for tests that need to adjust it
 /// (environment, stderr) before [`start_serve`].
-pub fn serve_command(db: impl AsRef<OsStr>, extra_args: &[&str]) -> Command {
+pub fn serve_command(db: &Path, extra_args: &[&str]) -> Command {
     let mut cmd = Command::new(srelab_bin());
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)

@@ -12,7 +12,7 @@ pub enum Database {
     /// A SQLite file; the instances of one host may share it.
     Sqlite(PathBuf),
     /// A PostgreSQL server that many hosts may share.
-    Postgres(PgUrl),
+    Postgres(Box<PgUrl>),
 }
 
 /// Why `--db` was refused.
@@ -26,7 +26,7 @@ impl Database {
     /// A `postgres://` or `postgresql://` URL, else a SQLite path.
     pub fn parse(raw: &str) -> Result<Database, DatabaseError> {
         if PgUrl::is_url(raw) {
-            Ok(Database::Postgres(PgUrl::parse(raw)?))
+            Ok(Database::Postgres(Box::new(PgUrl::parse(raw)?)))
         } else {
             Ok(Database::Sqlite(PathBuf::from(raw)))
         }
