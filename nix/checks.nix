@@ -85,4 +85,5 @@ in
   }
   // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
     vm = import ./vm-test.nix {inherit pkgs self srelab;};
+    vm-postgres = import ./vm-test-postgres.nix {inherit pkgs self srelab;};
   }
