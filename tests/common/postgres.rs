@@ -1,8 +1,10 @@
 //! Real PostgreSQL for the tests: each test gets its own cluster in a
 //! temporary directory, on a Unix socket there (no TCP port), started
 //! through the lab's own [`Cluster`] (so running as root works the same
-//! way: as `nobody`). `initdb` runs once per checkout into
-//! `target/tmp/`; each cluster starts from a copy of that template.
+//! way: as `nobody`). `initdb` runs once per machine and PostgreSQL
+//! installation into the system's temporary directory (which `nobody` can
+//! reach, wherever the checkout lives); each cluster starts from a copy of
+//! that template.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -30,8 +32,8 @@ fn template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
         let bins = binaries();
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let name = format!("pg-template-{}", bins.dir.display()).replace('/', "_");
+        let base = std::env::temp_dir();
+        let name = format!("srelab-pg-template{}", bins.dir.display()).replace('/', "_");
         let done = base.join(&name);
         if done.join("data/PG_VERSION").exists() {
             return done;
