@@ -42,6 +42,8 @@ if [ "$BENCH_POSTGRES" = 1 ]; then
     [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && { PG_BIN=$dir; break; }
   done
   [ -n "$PG_BIN" ] || { echo "error: PostgreSQL not found (apt-get install postgresql), or BENCH_POSTGRES=0" >&2; exit 1; }
+  PSQL=$PG_BIN/psql
+  [ -x "$PSQL" ] || PSQL=$(command -v psql) || { echo "error: psql not found (apt-get install postgresql-client)" >&2; exit 1; }
 fi
 if [ "$BENCH_INSTRUCTIONS" = 1 ]; then
   command -v callgrind_control >/dev/null || { echo "error: valgrind not found (apt-get install valgrind), or BENCH_INSTRUCTIONS=0" >&2; exit 1; }
@@ -76,26 +78,6 @@ wrk.headers["Content-Type"] = "application/json"
 request = function()
   i = i + 1
   return wrk.format(nil, nil, nil, '{"name":"bench-' .. tag .. '-' .. i .. '","value":' .. i .. '}')
-end
-LUA
-# A fixed number of requests (BENCH_N) on one connection, then stop: for
-# counting instructions. BENCH_KIND is post or get.
-cat >"$WORK/fixed.lua" <<'LUA'
-local n, kind, ids = tonumber(os.getenv("BENCH_N")), os.getenv("BENCH_KIND"), tonumber(os.getenv("BENCH_IDS") or "1")
-local done, i = 0, 0
-math.randomseed(7)
-request = function()
-  i = i + 1
-  if kind == "post" then
-    return wrk.format("POST", "/api/items", {["Content-Type"] = "application/json"},
-      '{"name":"instr-' .. i .. '","value":' .. i .. '}')
-  end
-  return wrk.format("GET", "/api/items/" .. math.random(1, ids))
-end
-response = function(status)
-  if status ~= 201 and status ~= 200 then print("unexpected status " .. status) end
-  done = done + 1
-  if done >= n then wrk.thread:stop() end
 end
 LUA
 
@@ -256,7 +238,7 @@ start_postgres() {
 # db_for BACKEND NAME : the --db of a fresh database
 db_for() {
   if [ "$1" = postgres ]; then
-    "$PG_BIN/psql" -q "$PG_URL" -c "CREATE DATABASE $2" >/dev/null
+    "$PSQL" -q "$PG_URL" -c "CREATE DATABASE $2" >/dev/null
     echo "postgresql://srelab@/$2?host=$PG_DIR/run&port=5432"
   else
     echo "$WORK/$2.db"
@@ -324,6 +306,35 @@ done
 # instrumentation off (fast), warms up, then counts exactly
 # INSTR_REQUESTS requests of one kind on one connection.
 INSTR="$WORK/instructions.tsv"
+# fixed ADDR KIND N : exactly N requests (post: POST /api/items, get: GET
+# /api/items/{id} over ids 1..200) on one keep-alive connection (curl with
+# a generated config); fails on any status but 200/201.
+fixed() {
+  local addr=$1 kind=$2 n=$3
+  awk -v a="$addr" -v k="$kind" -v n="$n" 'BEGIN { srand(7)
+    for (i = 1; i <= n; i++) {
+      if (k == "post") {
+        printf "url = \"http://%s/api/items\"\nheader = \"Content-Type: application/json\"\n", a
+        printf "data = \"{\\\"name\\\":\\\"instr-%d\\\",\\\"value\\\":%d}\"\n", i, i
+      } else printf "url = \"http://%s/api/items/%d\"\n", a, 1 + int(rand() * 200)
+      printf "output = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\n"
+      if (i < n) print "next"
+    } }' >"$WORK/fixed.curl"
+  curl -s -K "$WORK/fixed.curl" >"$WORK/fixed.codes"
+  local bad; bad=$(grep -cvE '^(200|201)$' "$WORK/fixed.codes" || true)
+  [ "$bad" = 0 ] && [ "$(wc -l <"$WORK/fixed.codes")" = "$n" ] || { echo "error: $bad of $n requests failed" >&2; exit 1; }
+}
+
+# cg PID ADDR ARGS… : a callgrind_control command. Valgrind reads commands
+# only while the program runs, so an idle server is woken by one /healthz
+# (outside the counted window, or one request among thousands inside it).
+cg() {
+  local pid=$1 addr=$2; shift 2
+  callgrind_control "$@" "$pid" >/dev/null &
+  local ctl=$!
+  while kill -0 "$ctl" 2>/dev/null; do curl -s -o /dev/null "http://$addr/healthz" || true; sleep 0.2; done
+  wait "$ctl"
+}
 count_instructions() { # BACKEND MODE
   local backend=$1 mode=$2 flags=(--no-host-metrics)
   [ "$mode" = off ] && flags+=(--no-metrics)
@@ -333,14 +344,14 @@ count_instructions() { # BACKEND MODE
     "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}" --readers 1
   local pid=$START_PID addr=$START_ADDR
   for kind in post get; do
-    BENCH_N=200 BENCH_KIND=$kind BENCH_IDS=200 wrk -t1 -c1 -d120s -s "$WORK/fixed.lua" "http://$addr/" >/dev/null
-    callgrind_control -i on "$pid" >/dev/null
-    callgrind_control -z "$pid" >/dev/null
-    BENCH_N=$INSTR_REQUESTS BENCH_KIND=$kind BENCH_IDS=200 wrk -t1 -c1 -d600s -s "$WORK/fixed.lua" "http://$addr/" >"$WORK/cg.txt"
-    grep -q "unexpected status" "$WORK/cg.txt" && { cat "$WORK/cg.txt" >&2; exit 1; }
-    callgrind_control -d "$kind" "$pid" >/dev/null
-    callgrind_control -i off "$pid" >/dev/null
-    local ir; ir=$(awk '/^summary:|^totals:/ {print $2; exit}' $(ls -t "$out".*  | head -1))
+    fixed "$addr" "$kind" 200
+    cg "$pid" "$addr" -i on
+    cg "$pid" "$addr" -z
+    fixed "$addr" "$kind" "$INSTR_REQUESTS"
+    cg "$pid" "$addr" -i off
+    cg "$pid" "$addr" -d "$kind"
+    local dump; dump=$(grep -l "^desc: Trigger: .*$kind" "$out".* | head -1)
+    local ir; ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
     printf '%s\t%s\t%s\t%s\n' "$backend" "$kind" "$mode" "$(( ir / INSTR_REQUESTS ))" >>"$INSTR"
   done
   stop "$pid"
