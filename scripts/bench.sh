@@ -351,7 +351,8 @@ count_instructions() { # BACKEND MODE
     cg "$pid" "$addr" -i off
     cg "$pid" "$addr" -d "$kind"
     local dump; dump=$(grep -l "^desc: Trigger: .*$kind" "$out".* | head -1)
-    local ir; ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+    # `totals:` sums what was collected since the zero (`summary:` does not).
+    local ir; ir=$(awk '/^totals:/ {print $2; exit}' "$dump")
     printf '%s\t%s\t%s\t%s\n' "$backend" "$kind" "$mode" "$(( ir / INSTR_REQUESTS ))" >>"$INSTR"
   done
   stop "$pid"
@@ -390,8 +391,10 @@ awk -F'\t' '
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       k = f[1] SUBSEP f[2] SUBSEP f[4]
-      if (f[1] != "bare_hyper" && f[3] == "on" && off[k] > 0)
+      if (f[1] != "bare_hyper" && f[3] == "on" && off[k] > 0 && !(k in shown)) {
+        shown[k] = 1
         printf "  %-10s %-30s c=%-4s %+.1f%%\n", f[1], f[2], f[4], 100 * (off[k] - on[k]) / off[k]
+      }
     }
   }' "$RESULTS"
 if [ -s "${INSTR:-}" ]; then
@@ -402,5 +405,5 @@ if [ -s "${INSTR:-}" ]; then
       printf "  %-10s %-6s %14s %14s %9s\n", "store", "kind", "metrics on", "metrics off", "overhead"
       for (x in k) { split(x, p, SUBSEP); on = v[x SUBSEP "on"]; off = v[x SUBSEP "off"]
         printf "  %-10s %-6s %14d %14d %+8.2f%%\n", p[1], p[2], on, off, 100 * (on - off) / off }
-    }' "$INSTR" | sort
+    }' "$INSTR" | sort -k1,1r -k2,2
 fi
