@@ -60,16 +60,16 @@ impl Binaries {
                 .iter()
                 .all(|b| binaries::is_executable(&dir.join(b)))
         };
-        let missing = |where_: String| LabError::MissingBinary {
+        let missing = |problem: String| LabError::MissingBinary {
             what: "PostgreSQL (initdb and postgres)",
-            where_,
+            problem,
             hint: HINT,
         };
         if let Some(dir) = explicit {
             return if complete(dir) {
                 Ok(Binaries { dir: dir.into() })
             } else {
-                Err(missing(format!(" in {}", dir.display())))
+                Err(missing(format!("not found in {}", dir.display())))
             };
         }
         let on_path = binaries::on_path("initdb").and_then(|p| p.parent().map(Path::to_owned));
