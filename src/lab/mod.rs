@@ -2,7 +2,8 @@
 //! (or, with `--backend postgres`, a PostgreSQL cluster and its exporter),
 //! Prometheus with a generated configuration and the alert rules, node
 //! exporter and Grafana when found; `--load` drives the load tool in the
-//! foreground; `--check` runs the headless end-to-end check. Every input
+//! foreground; `--check` runs the headless end-to-end check; `--capacity`
+//! runs the capacity search with 1, 2, … N instances. Every input
 //! (binaries, the spec, the load options) is checked before anything starts.
 //!
 //! Exit codes: 0 the lab stopped on Ctrl-C/SIGTERM, or the check passed;
@@ -20,6 +21,7 @@
 //!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL.
 
 pub mod binaries;
+pub mod capacity;
 pub mod check;
 pub mod db_fault;
 pub mod defaults;
@@ -33,6 +35,7 @@ pub mod prometheus;
 pub mod run;
 pub mod stack;
 pub mod state;
+pub mod usl;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,8 +52,9 @@ use stack::Plan;
 /// Arguments of `srelab lab`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes: 0 stopped by Ctrl-C/SIGTERM, or the check passed; \
-    1 the check failed, the lab could not start or a child died; 2 a flag or input mistake."
+    after_help = "Exit codes: 0 stopped by Ctrl-C/SIGTERM, the check passed, or every \
+    capacity search found a capacity; 1 the check failed, a search found none, the lab could \
+    not start or a child died; 2 a flag or input mistake."
 )]
 pub struct Args {
     /// Number of `srelab serve` instances.
@@ -133,6 +137,11 @@ pub struct Args {
         requires = "check"
     )]
     pub verify_timeout: humantime::Duration,
+    /// Find the capacity with 1, 2, … --instances instances in turn
+    /// (`srelab load --find-capacity`; its options after `--`, e.g.
+    /// `-- --mix work=1 --slo p99<100ms`) and print the scaling curve.
+    #[arg(long, conflicts_with_all = ["check", "load"])]
+    pub capacity: bool,
     /// Skip `--check`'s fault injection (stopping an instance until its alert fires).
     #[arg(long, requires = "check")]
     pub no_fault: bool,
@@ -160,6 +169,14 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         e @ LabError::MissingBinary { .. } => anyhow::Error::new(UsageError::new(e)),
         e => e.into(),
     })?;
+    if args.capacity {
+        capacity::check_options(&plan).map_err(UsageError::new)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        return rt.block_on(capacity::run(plan));
+    }
     let load = match (args.check, args.load) {
         (true, _) => Some(args.duration.into()),
         (false, load) => load.map(Into::into),
@@ -218,13 +235,19 @@ fn check_load_options(plan: &Plan, duration: Duration) -> anyhow::Result<()> {
             anyhow::bail!("the load options after `--`: {}: {why}", flags.join("/"));
         }
     }
+    parse_load_options(plan.load_args(duration, false))
+}
+
+/// Parses `srelab load ARGV` as the lab will run it; the error names the
+/// options after `--`.
+fn parse_load_options(argv: Vec<String>) -> anyhow::Result<()> {
     #[derive(clap::Parser)]
     #[command(name = "srelab load")]
     struct LoadCli {
         #[command(flatten)]
         args: crate::load::Args,
     }
-    let argv = std::iter::once("srelab load".to_owned()).chain(plan.load_args(duration, false));
+    let argv = std::iter::once("srelab load".to_owned()).chain(argv);
     let cli = LoadCli::try_parse_from(argv).map_err(|e| {
         let text = e.to_string();
         let first = text.lines().next().unwrap_or_default();
@@ -234,6 +257,7 @@ fn check_load_options(plan: &Plan, duration: Duration) -> anyhow::Result<()> {
         )
     })?;
     crate::load::run::check_flags(&cli.args)
+        .and_then(|()| crate::load::capacity::args::check_flags(&cli.args))
         .map_err(|e| anyhow::anyhow!("the load options after `--`: {e}"))
 }
 

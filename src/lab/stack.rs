@@ -99,7 +99,7 @@ impl Plan {
         format!("http://{}", ports::local(self.prometheus_port))
     }
 
-    fn load_addr(&self) -> SocketAddr {
+    pub fn load_addr(&self) -> SocketAddr {
         ports::local(self.load_metrics_port)
     }
 
@@ -376,6 +376,15 @@ impl Lab {
             Output::Log(self.state.log("load"))
         };
         self.load = Some(self.spawn("load", cmd, output)?);
+        Ok(())
+    }
+
+    /// Starts `srelab load ARGS` as the lab's load tool, its output in the
+    /// log `name` (a capacity search).
+    pub fn start_load_args(&mut self, args: Vec<String>, name: &str) -> Result<(), LabError> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("load").args(args);
+        self.load = Some(self.spawn(name, cmd, Output::Log(self.state.log(name)))?);
         Ok(())
     }
 

@@ -10,6 +10,8 @@
 //! STATE/prometheus/prometheus.yml   generated; alerts.yml beside it
 //! STATE/prometheus/data/            TSDB, emptied on every start
 //! STATE/grafana/…                   provisioning, dashboards, data
+//! STATE/capacity-N.json             `--capacity`: the search with N instances
+//! STATE/capacity.json               `--capacity`: the scaling curve
 //! ```
 
 use std::path::{Path, PathBuf};
