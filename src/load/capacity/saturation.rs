@@ -8,8 +8,13 @@ use std::time::{Duration, SystemTime};
 use super::report::Saturation;
 use crate::{load::target::Target, verify::prom::Prometheus};
 
+/// The shortest window read: two scrapes at the lab's 2 s interval, and
+/// one more for the range's edges.
+pub const MIN_WINDOW: Duration = Duration::from_secs(5);
+
 /// Reads the signals of the `targets` (instances of `job`) between `from`
-/// and `to`, evaluated at `to`.
+/// and `to`, evaluated at `to`; over at least [`MIN_WINDOW`], so that a
+/// short step still holds two scrapes.
 pub async fn read(
     prom: &Prometheus,
     job: &str,
@@ -19,7 +24,7 @@ pub async fn read(
     let window = to
         .duration_since(from)
         .unwrap_or_default()
-        .max(Duration::from_secs(1))
+        .max(MIN_WINDOW)
         .as_secs();
     let instances: Vec<&str> = targets.iter().map(|t| t.authority.as_str()).collect();
     let sel = format!(r#"{{job="{job}",instance=~"{}"}}"#, instances.join("|"));
