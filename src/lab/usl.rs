@@ -26,7 +26,7 @@ impl Usl {
     /// Fits `points` (instances, capacity); `None` without three points,
     /// without N = 1, or when a capacity is not positive.
     pub fn fit(points: &[(u32, f64)]) -> Option<Usl> {
-        if points.len() < 3 || points.iter().any(|(_, c)| !(*c > 0.0)) {
+        if points.len() < 3 || points.iter().any(|(_, c)| c.is_nan() || *c <= 0.0) {
             return None;
         }
         let one = points.iter().find(|(n, _)| *n == 1)?.1;

@@ -201,7 +201,7 @@ impl CapacityReport {
         );
         let _ = writeln!(
             out,
-            "{:>4} {:<7} {:>9} {:>10} {:>9} {:>9} {:>8} {:<10} {:>7} {:>9}  {}",
+            "{:>4} {:<7} {:>9} {:>10} {:>9} {:>9} {:>8} {:<10} {:>7} {:>9}  why / server",
             "step",
             "stage",
             "rate/s",
@@ -212,7 +212,6 @@ impl CapacityReport {
             "verdict",
             "client",
             "timer p99",
-            "why / server"
         );
         for s in &self.steps {
             let opt_ms = |v: Option<f64>| v.map_or("-".into(), ms);

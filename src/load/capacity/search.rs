@@ -303,7 +303,7 @@ mod tests {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let coin = (x >> 33) % 2 == 0;
+            let coin = (x >> 33).is_multiple_of(2);
             if rate < 300.0 || (rate < 500.0 && coin) {
                 Verdict::Pass
             } else {
