@@ -136,14 +136,14 @@ async fn searches(lab: &mut Lab) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         lab.start_load_args(search_args(&lab.plan, n, &path), "capacity")?;
         let status = lab.wait_load(SEARCH_LIMIT).await;
-        let report = read_report(&path).with_context(|| {
+        let (report, mix) = read_report(&path).with_context(|| {
             format!(
                 "the search with {n} instance(s) ended ({}) without a report; see {}",
                 status.map_or("not started".into(), |s| s.to_string()),
                 lab.state.log("capacity").display()
             )
         })?;
-        say(report.render(&targets(&lab.plan, n), "").trim_end());
+        say(report.render(&targets(&lab.plan, n), &mix).trim_end());
         say(format_args!(
             "search with {n} instance(s): {:.0}s",
             started.elapsed().as_secs_f64()
@@ -171,12 +171,16 @@ fn targets(plan: &Plan, n: u16) -> Vec<String> {
         .collect()
 }
 
-/// `srelab.capacity` of a search's JSON report.
-fn read_report(path: &Path) -> anyhow::Result<CapacityReport> {
+/// `srelab.capacity` of a search's JSON report, and its mix.
+fn read_report(path: &Path) -> anyhow::Result<(CapacityReport, String)> {
     let text = std::fs::read_to_string(path)?;
     let json: serde_json::Value = serde_json::from_str(&text)?;
     let capacity = json["srelab"]["capacity"].clone();
-    Ok(serde_json::from_value(capacity)?)
+    let mix = json["srelab"]["mix"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((serde_json::from_value(capacity)?, mix))
 }
 
 fn point(n: u16, c: &CapacityReport, report: PathBuf) -> Point {
@@ -195,10 +199,12 @@ fn point(n: u16, c: &CapacityReport, report: PathBuf) -> Point {
 
 /// The curve from the points: efficiencies, the fit, and what limits it.
 fn curve(lab: &Lab, mut points: Vec<Point>) -> Curve {
-    let one = points.first().and_then(|p| p.capacity);
+    // A bound (no bracket) is no point of the curve: no efficiency from it.
+    let capacity = |p: &Point| p.capacity.filter(|_| p.result == "found");
+    let one = points.first().and_then(capacity);
     for p in &mut points {
         p.efficiency = one
-            .zip(p.capacity)
+            .zip(capacity(p))
             .map(|(one, c)| c / (one * f64::from(p.instances)));
     }
     let found: Vec<(u32, f64)> = points

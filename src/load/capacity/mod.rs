@@ -241,8 +241,15 @@ fn notes(c: &CapacityReport, config: &Config, load_before: Option<f64>) -> Vec<S
     let (pass, fail) = c.knee();
     let knee: Vec<&StepRecord> = pass.into_iter().chain(fail).collect();
     if let Some(behind) = c.steps.iter().rev().find(|s| s.client.fell_behind) {
+        let counted = match behind.verdict {
+            Verdict::Untrusted => "that step says nothing about the servers",
+            Verdict::Pass => "the step passed all the same",
+            Verdict::Fail | Verdict::Collapse => {
+                "its breach went past what that lag explains, so it counted as the servers'"
+            }
+        };
         notes.push(format!(
-            "the load tool itself fell behind at {}/s ({}): that step says nothing about the servers; {move_it}",
+            "the load tool itself fell behind at {}/s ({}): {counted}; {move_it}",
             report::number(behind.rate),
             behind.client.warnings.join("; ")
         ));
