@@ -1,6 +1,7 @@
 //! `srelab load` against in-test servers: flag mistakes, unreachable
 //! targets, gates, the open model's rate and coordinated omission, Ctrl-C.
 
+mod common;
 mod load_support;
 
 use std::time::Duration;
@@ -26,12 +27,7 @@ async fn flag_mistakes_are_one_line_and_exit_2() {
 
 #[tokio::test]
 async fn unreachable_target_is_named_before_the_run() {
-    // Bind then drop: a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::ports::unused_port();
     let url = format!("http://127.0.0.1:{port}");
     let run = run_load(&["--target", &url, "-d", "5s", "-q", "-o", "json"]).await;
     assert_eq!(run.code, Some(1), "{run:?}");
@@ -158,11 +154,7 @@ async fn ctrl_c_prints_the_report_of_what_ran() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_passes_promtool() {
-    let promtool = std::path::Path::new("/usr/bin/promtool");
-    assert!(
-        promtool.exists(),
-        "/usr/bin/promtool is missing: install Debian's prometheus package"
-    );
+    common::tools::PROMTOOL.path();
     let server = TestServer::start(200).await;
     let mut child = spawn_load(&[
         "--target",
@@ -202,26 +194,10 @@ async fn metrics_endpoint_passes_promtool() {
         "service's buckets: {body}"
     );
 
-    let mut check = tokio::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut check.stdin.take().unwrap(), body.as_bytes())
+    let said = tokio::task::spawn_blocking(move || common::tools::promtool_check_metrics(&body))
         .await
         .unwrap();
-    let out = check.wait_with_output().await.unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool check metrics: {said}\n{body}"
-    );
+    assert!(said.trim().is_empty(), "promtool check metrics: {said}");
     let run = finish(child, Duration::from_secs(15)).await;
     assert_eq!(run.code, Some(0), "{run:?}");
 }

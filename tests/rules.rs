@@ -1,33 +1,19 @@
 //! The alert rules: valid for promtool, unit-tested by promtool, each with
 //! severity and annotations, and every expression extractable by verify.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 
 use srelab::verify::{assets, queries};
-
-/// The promtool binary: `SRELAB_PROMTOOL`, else PATH; fails clearly when missing.
-fn promtool() -> PathBuf {
-    if let Some(p) = std::env::var_os("SRELAB_PROMTOOL") {
-        return p.into();
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("promtool"))
-        .find(|p| p.is_file())
-        .expect(
-            "promtool not found on PATH: install Debian's `prometheus` package \
-             (scripts/test.sh does) or use `nix develop`",
-        )
-}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn run_promtool(args: &[&str]) {
-    let out = Command::new(promtool())
+    let out = common::tools::PROMTOOL
+        .command()
         .args(args)
         .current_dir(repo())
         .output()

@@ -3,47 +3,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
+use common::tools::promtool_check_metrics;
 use common::{HttpConn, Server, request, sample, spawn_serve};
-
-const PROMTOOL: &str = "/usr/bin/promtool";
 
 fn server(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_serve(&dir.path().join("metrics.db"), extra);
     (dir, server)
-}
-
-/// Runs `promtool check metrics` on `text`; returns its complaints.
-fn promtool_check(text: &str) -> String {
-    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| PROMTOOL.into());
-    let mut child = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {promtool} ({e}): install Debian's prometheus package or set PROMTOOL"
-            )
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool failed: {report}");
-    report
 }
 
 fn drive_every_route(server: &Server) {
@@ -73,7 +39,7 @@ fn metrics_pass_promtool_and_carry_the_contract_names() {
     assert!(first.contains("srelab_host_memory_total_bytes "), "{first}");
     drive_every_route(&server);
     let text = server.metrics();
-    let report = promtool_check(&text);
+    let report = promtool_check_metrics(&text);
     assert!(report.trim().is_empty(), "promtool complains:\n{report}");
     for name in [
         "http_requests_total",

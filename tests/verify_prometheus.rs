@@ -3,6 +3,7 @@
 //! missing signal with exit 1, fails on a dashboard query that errors or
 //! returns no data, and reports as a table or JSON.
 
+mod common;
 mod lab_support;
 
 use std::path::Path;
@@ -168,7 +169,7 @@ fn json_output() {
 
 #[test]
 fn unreachable_prometheus_fails() {
-    let port = lab_support::free_port();
+    let port = common::ports::unused_port();
     let url = format!("http://127.0.0.1:{port}");
     let (code, _, err) = run(srelab().args(["verify", "--prometheus", &url, "--timeout", "1s"]));
     assert_eq!(code, 1, "{err}");
