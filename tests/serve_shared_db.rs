@@ -121,9 +121,13 @@ fn two_instances_on_one_file_lose_no_write_and_answer_no_5xx() {
 
 /// Clients posting to `addr` until `stop`, recording every 201; a
 /// connection error (the instance was killed) ends a client quietly, any
-/// other status fails the test.
+/// other status fails the test. Each 201 is read back at once from the
+/// database file by this process (another process than the server, with
+/// its own connection): a 201 sent before its commit is caught here, while
+/// the server still runs, not only if a kill happens to land in between.
 fn post_until(
     addr: SocketAddr,
+    db: &Path,
     tag: &str,
     clients: usize,
     acked: &Arc<Mutex<Vec<Acked>>>,
@@ -132,6 +136,11 @@ fn post_until(
     (0..clients)
         .map(|c| {
             let (acked, stop, tag) = (Arc::clone(acked), Arc::clone(stop), format!("{tag}{c}"));
+            let reader = rusqlite::Connection::open_with_flags(
+                db,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
             std::thread::spawn(move || {
                 let Ok(mut conn) = HttpConn::connect(addr) else {
                     return;
@@ -145,7 +154,12 @@ fn post_until(
                         Ok(r) if r.status == 201 => {
                             let item = r.json();
                             let id = item["id"].as_i64().unwrap();
-                            acked.lock().unwrap().push(Acked { id, body: item });
+                            let acked_item = Acked { id, body: item };
+                            let stored = row(&reader, id).unwrap_or_else(|| {
+                                panic!("{tag}: 201 for item {id} before its commit")
+                            });
+                            assert_row_matches(&stored, &acked_item);
+                            acked.lock().unwrap().push(acked_item);
                         }
                         Ok(r) => panic!("{tag}: unexpected status {}: {}", r.status, r.text()),
                         // A kill cuts connections mid-request: that write
@@ -156,6 +170,18 @@ fn post_until(
             })
         })
         .collect()
+}
+
+/// The row with this id, as another connection sees it now.
+fn row(conn: &rusqlite::Connection, id: i64) -> Option<(i64, String, Option<f64>, String)> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT id, name, value, created_at FROM items WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .optional()
+    .unwrap()
 }
 
 fn wait_for(count: &Mutex<Vec<Acked>>, at_least: usize) {
@@ -179,8 +205,8 @@ fn every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on() {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
     );
-    let victim_clients = post_until(victim.addr, "v", 6, &to_victim, &stop_victim);
-    let survivor_clients = post_until(survivor.addr, "s", 6, &to_survivor, &stop_survivor);
+    let victim_clients = post_until(victim.addr, &db, "v", 6, &to_victim, &stop_victim);
+    let survivor_clients = post_until(survivor.addr, &db, "s", 6, &to_survivor, &stop_survivor);
     wait_for(&to_victim, 300);
     victim.guard.kill9();
     stop_victim.store(true, Ordering::Relaxed);

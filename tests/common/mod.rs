@@ -5,6 +5,8 @@
 //! [`tools`] finds the external programs the tests run, on PATH only.
 #![allow(dead_code)]
 
+pub mod inprocess;
+pub mod lossy_vfs;
 pub mod ports;
 pub mod tools;
 
