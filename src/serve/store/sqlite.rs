@@ -334,6 +334,26 @@ mod tests {
     }
 
     #[test]
+    fn every_connection_runs_with_the_configured_synchronous_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        for (mode, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+            let config = StoreConfig {
+                synchronous: mode,
+                ..config(&dir)
+            };
+            for role in [Role::Writer, Role::Reader, Role::RuntimeReader] {
+                let retries = IntCounter::new("r", "r").unwrap();
+                let db = Db::open(&config, role, retries).unwrap();
+                let actual: i64 = db
+                    .conn
+                    .pragma_query_value(None, "synchronous", |r| r.get(0))
+                    .unwrap();
+                assert_eq!(actual, expected, "{role:?} connection with {mode:?}");
+            }
+        }
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let config = config(&dir);
