@@ -1,6 +1,7 @@
 //! Several `srelab serve` processes on one SQLite file: no lost write, no
-//! 5xx under concurrent POST load, and every acknowledged write survives
-//! `kill -9`.
+//! 5xx under concurrent POST load, and every acknowledged write is
+//! committed when acknowledged and survives `kill -9`. Group commit and
+//! the turnstile between instances: `serve_group_commit.rs`.
 
 mod common;
 
@@ -249,47 +250,4 @@ fn every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on() {
         .unwrap();
     assert_eq!(check, "ok");
     assert!(rows(&db).len() >= acked.len());
-}
-
-/// The value of the sample `series` in `metrics`.
-fn sample(metrics: &str, series: &str) -> f64 {
-    common::sample(metrics, series).unwrap_or_else(|| panic!("{series} missing:\n{metrics}"))
-}
-
-#[test]
-fn concurrent_posts_are_committed_in_groups_no_larger_than_batch_max() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("group.db");
-    let server = spawn_serve(
-        &db,
-        &[
-            "--batch-max",
-            "4",
-            "--batch-wait",
-            "50ms",
-            "--synchronous",
-            "normal",
-        ],
-    );
-    let results: Vec<(Vec<Acked>, Vec<u16>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..16)
-            .map(|c| s.spawn(move || post_many(server.addr, &format!("g{c}"), 4)))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert!(results.iter().all(|r| r.1.is_empty() && r.0.len() == 4));
-    let metrics = server.metrics();
-    let writes = sample(&metrics, "srelab_db_write_batch_size_sum");
-    let batches = sample(&metrics, "srelab_db_write_batch_size_count");
-    assert_eq!(writes, 64.0);
-    assert!(
-        batches < 64.0,
-        "no batching: {batches} transactions for 64 writes"
-    );
-    assert_eq!(
-        sample(&metrics, r#"srelab_db_write_batch_size_bucket{le="4"}"#),
-        batches,
-        "a batch larger than --batch-max"
-    );
-    assert_eq!(rows(&db).len(), 64);
 }

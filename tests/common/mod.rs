@@ -8,6 +8,7 @@
 pub mod inprocess;
 pub mod lossy_vfs;
 pub mod ports;
+pub mod sqlite_wal;
 pub mod tools;
 
 use std::io::{BufRead, BufReader, Read, Write};
