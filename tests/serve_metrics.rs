@@ -95,6 +95,42 @@ fn metrics_pass_promtool_and_carry_the_contract_names() {
     assert_eq!(counted(r#"srelab_db_write_batch_size_count"#), 1.0);
 }
 
+/// `http_request_duration_seconds` holds the request's own time, in
+/// seconds: `/api/work?ms=200` burns at least 200 ms, and the server cannot
+/// have timed more than the client waited. Its one observation (the sum)
+/// is counted in exactly the buckets at or above it.
+#[test]
+fn a_request_of_known_duration_lands_in_its_buckets_and_sum() {
+    let (_dir, server) = server(&[]);
+    let sent = std::time::Instant::now();
+    assert_eq!(server.get("/api/work?ms=200").status, 200);
+    let waited = sent.elapsed().as_secs_f64();
+    let text = server.metrics();
+    let series = |part: &str, le: &str| {
+        let labels = r#"method="GET",route="/api/work""#;
+        let value = sample(
+            &text,
+            &format!("http_request_duration_seconds_{part}{{{labels}{le}}}"),
+        );
+        value.unwrap_or_else(|| panic!("no {part}{le} for GET /api/work:\n{text}"))
+    };
+    assert_eq!(series("count", ""), 1.0);
+    let took = series("sum", "");
+    assert!(
+        (0.2..=waited).contains(&took),
+        "recorded {took}, the work takes 200 ms and the client waited {waited:.3} s"
+    );
+    for le in srelab::serve::metrics::LATENCY_BUCKETS {
+        let expected = if took <= *le { 1.0 } else { 0.0 };
+        assert_eq!(
+            series("bucket", &format!(r#",le="{le}""#)),
+            expected,
+            "le={le}, took {took}"
+        );
+    }
+    assert_eq!(series("bucket", r#",le="+Inf""#), 1.0);
+}
+
 #[test]
 fn route_label_stays_bounded_after_1000_unknown_paths() {
     let (_dir, server) = server(&[]);
