@@ -131,6 +131,22 @@ fn a_request_of_known_duration_lands_in_its_buckets_and_sum() {
     assert_eq!(series("bucket", r#",le="+Inf""#), 1.0);
 }
 
+/// `process_cpu_seconds_total` moves by the CPU time the process used, at
+/// the kernel's resolution: 300 ms of work is a fraction of a second, not
+/// 0 or 1 (the `prometheus` crate's own collector counts whole seconds).
+#[test]
+fn process_cpu_seconds_count_fractions_of_a_second() {
+    let (_dir, server) = server(&["--no-host-metrics"]);
+    let cpu = || sample(&server.metrics(), "process_cpu_seconds_total").unwrap();
+    let before = cpu();
+    assert_eq!(server.get("/api/work?ms=300").status, 200);
+    let used = cpu() - before;
+    assert!(
+        used > 0.0 && used < 1.0,
+        "{used} s of CPU counted for 300 ms of work"
+    );
+}
+
 #[test]
 fn route_label_stays_bounded_after_1000_unknown_paths() {
     let (_dir, server) = server(&[]);

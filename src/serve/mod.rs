@@ -11,7 +11,8 @@
 //! - [`items`], [`work`], [`probes`]: the handlers.
 //! - [`http`]: request reading and response building; [`errors`]: the one
 //!   mapping from errors to status codes and JSON.
-//! - [`metrics`], [`host`]: the Prometheus registry, host USE gauges.
+//! - [`metrics`], [`host`], [`process`]: the Prometheus registry, host USE
+//!   gauges, the `process_*` metrics.
 //! - [`store`]: the SQLite store (writer with group commit, reader pool).
 
 pub mod app;
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod panic;
 pub mod probes;
+pub mod process;
 pub mod routes;
 pub mod server;
 pub mod store;
