@@ -71,49 +71,127 @@ fn bad_configuration_is_one_line_and_a_nonzero_exit() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Every `SRELAB_*` variable of `srelab serve --help`, set to a value
+/// other than its default: the logged configuration has each, and each
+/// that can be seen from outside within a test does what it says.
 #[test]
 fn every_flag_reads_its_environment_variable() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("env.db");
+    let vars = [
+        ("SRELAB_LISTEN", "127.0.0.1:0"),
+        ("SRELAB_DB", db.to_str().unwrap()),
+        ("SRELAB_MAX_BODY_BYTES", "64"),
+        ("SRELAB_LOG_FORMAT", "json"),
+        ("SRELAB_SYNCHRONOUS", "normal"),
+        ("SRELAB_BUSY_TIMEOUT", "1500ms"),
+        ("SRELAB_BATCH_MAX", "2"),
+        ("SRELAB_BATCH_WAIT", "200ms"),
+        ("SRELAB_READERS", "3"),
+        ("SRELAB_SHUTDOWN_GRACE", "2s"),
+        ("SRELAB_HEADER_READ_TIMEOUT", "3s"),
+        ("SRELAB_NO_HOST_METRICS", "true"),
+    ];
+    let help = Command::new(srelab_bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let documented = help.matches("[env: SRELAB_").count();
+    // SRELAB_NO_METRICS and SRELAB_DEBUG_PANIC_ROUTE are hidden (testing only).
+    assert_eq!(
+        documented,
+        vars.len(),
+        "--help lists other variables:\n{help}"
+    );
+    for (var, _) in vars {
+        assert!(help.contains(var), "--help does not mention {var}:\n{help}");
+    }
+
     let mut cmd = Command::new(srelab_bin());
     cmd.arg("serve")
-        .env("SRELAB_LISTEN", "127.0.0.1:0")
-        .env("SRELAB_DB", &db)
-        .env("SRELAB_MAX_BODY_BYTES", "16")
-        .env("RUST_LOG", "warn");
-    let server = start_serve(cmd);
-    let response = server.post_json("/api/items", r#"{"name":"longer than 16"}"#);
-    assert_eq!(response.status, 413, "{}", response.text());
+        .envs(vars)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut server = start_serve(cmd);
+    assert_ne!(server.addr.port(), 8080, "SRELAB_LISTEN not used");
+    assert!(db.exists(), "SRELAB_DB not used");
+    // SRELAB_MAX_BODY_BYTES
+    let long = format!(r#"{{"name":"{}"}}"#, "x".repeat(60));
+    assert_eq!(server.post_json("/api/items", &long).status, 413);
+    // SRELAB_BATCH_WAIT: a lone write waits for company; SRELAB_BATCH_MAX:
+    // six writes at once go in batches of at most two.
+    let sent = Instant::now();
     assert_eq!(
         server.post_json("/api/items", r#"{"name":"a"}"#).status,
         201
     );
-    assert!(db.exists(), "SRELAB_DB not used");
-    let (_, help) = {
-        let out = Command::new(srelab_bin())
-            .args(["serve", "--help"])
-            .output()
-            .unwrap();
-        (
-            out.status,
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
-    for var in [
-        "SRELAB_LISTEN",
-        "SRELAB_DB",
-        "SRELAB_MAX_BODY_BYTES",
-        "SRELAB_LOG_FORMAT",
-        "SRELAB_SYNCHRONOUS",
-        "SRELAB_BUSY_TIMEOUT",
-        "SRELAB_BATCH_MAX",
-        "SRELAB_BATCH_WAIT",
-        "SRELAB_READERS",
-        "SRELAB_SHUTDOWN_GRACE",
-        "SRELAB_HEADER_READ_TIMEOUT",
-        "SRELAB_NO_HOST_METRICS",
+    assert!(
+        sent.elapsed() >= Duration::from_millis(200),
+        "no batch wait"
+    );
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                assert_eq!(
+                    server.post_json("/api/items", r#"{"name":"b"}"#).status,
+                    201
+                )
+            });
+        }
+    });
+    let metrics = server.metrics();
+    let value = |series: &str| common::sample(&metrics, series).unwrap_or(0.0);
+    assert_eq!(value("srelab_db_write_batch_size_sum"), 7.0);
+    assert_eq!(
+        value(r#"srelab_db_write_batch_size_bucket{le="2"}"#),
+        value("srelab_db_write_batch_size_count"),
+        "a batch larger than SRELAB_BATCH_MAX"
+    );
+    // SRELAB_NO_HOST_METRICS
+    assert!(!metrics.contains("srelab_host_"), "{metrics}");
+    // SRELAB_READERS: one thread per reader connection.
+    let readers = std::fs::read_dir(format!("/proc/{}/task", server.guard.pid()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("srelab-db-reade"))
+        .count();
+    assert_eq!(readers, 3, "reader threads");
+
+    assert!(server.guard.stop().success());
+    let mut stderr = String::new();
+    server
+        .guard
+        .take_stderr()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    // SRELAB_LOG_FORMAT: JSON lines; the configuration is one of them.
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let config = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "configuration")
+        .and_then(|e| e["fields"]["config"].as_str())
+        .unwrap_or_else(|| panic!("no configuration logged:\n{stderr}"));
+    for setting in [
+        "listen: 127.0.0.1:0",
+        &format!("path: {:?}", db.to_str().unwrap()),
+        "max_body_bytes: 64",
+        "log_format: Json",
+        "synchronous: Normal",
+        "busy_timeout: 1.5s",
+        "batch_max: 2",
+        "batch_wait: 200ms",
+        "readers: 3",
+        "shutdown_grace: 2s",
+        "header_read_timeout: 3s",
+        "host_metrics: false",
     ] {
-        assert!(help.contains(var), "--help does not mention {var}:\n{help}");
+        assert!(config.contains(setting), "{setting:?} not in {config}");
     }
 }
 

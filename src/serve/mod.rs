@@ -44,6 +44,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let config = config::Config::from_args(args)?;
     logging::init(config.log_format);
     logging::log_panics();
+    // The effective settings, whether from flags, SRELAB_* or defaults.
+    tracing::info!(?config, "configuration");
     let std_listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
