@@ -44,8 +44,6 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let config = config::Config::from_args(args)?;
     logging::init(config.log_format);
     logging::log_panics();
-    // The effective settings, whether from flags, SRELAB_* or defaults.
-    tracing::info!(?config, "configuration");
     let std_listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
@@ -60,6 +58,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        // The effective settings, whether from flags, SRELAB_* or defaults.
+        tracing::info!(?config, "configuration");
         let app = Arc::new(app::App::new(config, metrics, store));
         if let Some(host) = app.metrics.host.clone() {
             tokio::spawn(host::start(host));
