@@ -116,15 +116,18 @@ impl TestServer {
         [&base[..], extra].concat()
     }
 
-    /// When each request of the run arrived, in seconds after the first
-    /// one (arrival 0); the probe before the run is left out.
+    /// When the requests of the run arrived, in order, in seconds after the probe
+    /// that precedes the run: the run starts after the probe, so these are
+    /// at least each request's time since the start of the run.
     pub fn arrival_times(&self) -> Vec<f64> {
         let seen = self.seen.lock().unwrap();
-        let t0 = seen[1].at;
-        seen[1..]
+        let probe = seen[0].at;
+        let mut times: Vec<f64> = seen[1..]
             .iter()
-            .map(|s| s.at.duration_since(t0).as_secs_f64())
-            .collect()
+            .map(|s| s.at.duration_since(probe).as_secs_f64())
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times
     }
 
     /// Holds back (true) or releases (false) every answer.
