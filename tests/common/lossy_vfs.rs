@@ -222,18 +222,26 @@ unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, to: i64) -> c_int {
     }
 }
 
+/// An fsync makes durable what was written before it began: a copy taken
+/// while it runs still undoes those writes, as a power loss then would.
 unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     unsafe {
-        let _one_at_a_time = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(path) = &(*file.cast::<File>()).path else {
+            let (real, m) = real(file);
+            return (m.xSync.expect("xSync"))(real, flags);
+        };
+        let (written, len) = {
+            let _no_write_meanwhile = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+            let files = FILES.lock().unwrap_or_else(|e| e.into_inner());
+            (files.get(path).map_or(0, |s| s.undo.len()), size(file))
+        };
         let (real, m) = real(file);
         let rc = (m.xSync.expect("xSync"))(real, flags);
-        if rc == ffi::SQLITE_OK
-            && let Some(path) = &(*file.cast::<File>()).path
-        {
-            let len = size(file);
+        if rc == ffi::SQLITE_OK {
+            let _no_write_meanwhile = WRITING.lock().unwrap_or_else(|e| e.into_inner());
             let mut files = FILES.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(state) = files.get_mut(path) {
-                state.undo.clear();
+                state.undo.drain(..written.min(state.undo.len()));
                 state.synced_len = len;
             }
         }
@@ -241,8 +249,8 @@ unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     }
 }
 
-/// Writes and syncs of all files, one at a time, so an undo record and the
-/// write it belongs to are never split.
+/// Writes, and the bookkeeping of syncs, one at a time, so an undo record
+/// and the write it belongs to are never split, nor seen split by a copy.
 static WRITING: Mutex<()> = Mutex::new(());
 
 unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, out: *mut i64) -> c_int {
