@@ -184,6 +184,8 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
         "150ms",
         "--max-p99",
         "list=5s",
+        "--max-p99",
+        "work=100ms",
     ];
     let run = run_load(&[&common[..], &slow].concat()).await;
     assert_eq!(run.code, Some(1), "{run:?}");
@@ -204,9 +206,12 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
     let (p99, limit) = breached(lines[1], "gate max-p99 breached: p99 ");
     assert!(p99 >= 200.0, "{}", run.stderr);
     assert_eq!(limit, "150.00ms");
+    let (p99, limit) = breached(lines[2], "gate max-p99 work (GET /api/work) breached: p99 ");
+    assert!(p99 >= 200.0, "{}", run.stderr);
+    assert_eq!(limit, "100.00ms");
     assert_eq!(
         run.stderr.lines().count(),
-        2,
+        3,
         "the list gate passed: {}",
         run.stderr
     );
