@@ -340,13 +340,23 @@ async fn ramp_is_reported_apart_and_think_time_spaces_requests() {
     );
     assert_eq!(num(phases, "ramp.elapsed_seconds"), 1.0);
 
-    // One user thinking 100 ms between requests sends at most 11 in 1 s.
-    let run = run_load(&server.health_args(&["--think", "100ms..100ms", "-d", "1s"])).await;
+    // One user thinking 100 to 150 ms between requests: at most 11 in 1 s,
+    // and the server sees them at least 100 ms apart.
+    let server = TestServer::start(200).await;
+    let run = run_load(&server.health_args(&["--think", "100ms..150ms", "-d", "1s"])).await;
     let requests = num(&run.srelab(), "phases.steady.requests");
     assert!(
-        (1.0..=11.0).contains(&requests),
-        "{requests} requests with 100 ms think time"
+        (2.0..=11.0).contains(&requests),
+        "{requests} requests with 100 to 150 ms think time"
     );
+    let times = server.arrival_times();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 0.1,
+            "requests {:.3}s apart with 100 to 150 ms think time: {times:?}",
+            pair[1] - pair[0]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
