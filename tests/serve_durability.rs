@@ -21,11 +21,14 @@ use common::lossy_vfs;
 const CLIENTS: usize = 4;
 const POSTS: usize = 25;
 
+/// Items by id and name.
+type Items = Vec<(i64, String)>;
+
 /// Runs the service with `args` and posts from several clients at once;
 /// at each 201, "pulls the plug" (a copy of the database as a power loss
 /// at that moment would leave it) and looks for the item there. Returns
 /// the acknowledged items and those of them missing after their power loss.
-fn lost_at_their_201(args: &[&str]) -> (Vec<(i64, String)>, Vec<(i64, String)>) {
+fn lost_at_their_201(args: &[&str]) -> (Items, Items) {
     lossy_vfs::install();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("power.db");
@@ -52,11 +55,7 @@ fn lost_at_their_201(args: &[&str]) -> (Vec<(i64, String)>, Vec<(i64, String)>) 
 
 /// `POSTS` items from client `c` on one keep-alive connection: every 201,
 /// and those not in the database as a power loss right after it leaves it.
-fn post(
-    addr: std::net::SocketAddr,
-    db: &Path,
-    c: usize,
-) -> (Vec<(i64, String)>, Vec<(i64, String)>) {
+fn post(addr: std::net::SocketAddr, db: &Path, c: usize) -> (Items, Items) {
     let mut conn = HttpConn::connect(addr).unwrap();
     let (mut acked, mut lost) = (Vec::new(), Vec::new());
     for i in 0..POSTS {
