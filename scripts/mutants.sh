@@ -62,6 +62,7 @@ for name in "${groups[@]}"; do
   file_args=()
   for f in "${files[@]}"; do file_args+=(-f "$f"); done
   echo "==> $name: cargo mutants ${file_args[*]} -- ${tests[*]}"
+  mkdir -p "$out/$name"
   status=0
   cargo mutants --no-shuffle "${file_args[@]}" -o "$out/$name" \
     --minimum-test-timeout 60 "${extra[@]}" -- "${tests[@]}" || status=$?
