@@ -334,9 +334,9 @@ mod tests {
     }
 
     #[test]
-    fn every_connection_runs_with_the_configured_synchronous_mode() {
+    fn every_connection_runs_with_the_pragmas_of_its_role() {
         let dir = tempfile::tempdir().unwrap();
-        for (mode, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+        for (mode, synchronous) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
             let config = StoreConfig {
                 synchronous: mode,
                 ..config(&dir)
@@ -344,11 +344,17 @@ mod tests {
             for role in [Role::Writer, Role::Reader, Role::RuntimeReader] {
                 let retries = IntCounter::new("r", "r").unwrap();
                 let db = Db::open(&config, role, retries).unwrap();
-                let actual: i64 = db
-                    .conn
-                    .pragma_query_value(None, "synchronous", |r| r.get(0))
-                    .unwrap();
-                assert_eq!(actual, expected, "{role:?} connection with {mode:?}");
+                let pragma = |name| -> i64 {
+                    db.conn
+                        .pragma_query_value(None, name, |r| r.get(0))
+                        .unwrap()
+                };
+                let reader = role != Role::Writer;
+                assert_eq!(pragma("synchronous"), synchronous, "{role:?} with {mode:?}");
+                assert_eq!(pragma("query_only"), i64::from(reader), "{role:?}");
+                if reader {
+                    assert_eq!(pragma("cache_size"), READER_CACHE_KIB, "{role:?}");
+                }
             }
         }
     }
