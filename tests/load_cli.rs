@@ -70,6 +70,11 @@ async fn error_gate_fires_on_500s_and_passes_on_200s() {
     let route = &report["phases"]["steady"]["targets"][0]["routes"][0];
     assert_eq!(route["outcomes"]["unexpected_status"], 50, "{route:#}");
     assert_eq!(route["statuses"]["500"], 50);
+    assert_eq!(
+        run.json()["status"]["Server Error(500)"],
+        50,
+        "rlt's status table"
+    );
 
     let healthy = TestServer::start(200).await;
     let run =
@@ -84,6 +89,40 @@ async fn error_gate_fires_on_500s_and_passes_on_200s() {
             .iter()
             .all(|g| g["passed"] == true),
         "{gates:#}"
+    );
+    assert_eq!(
+        run.json()["status"]["Success(200)"],
+        50,
+        "rlt's status table"
+    );
+}
+
+/// rlt's own status table keeps each wrong answer's class: a 4xx is a
+/// client error, a 200 with a body that is not what the kind expects is an
+/// uncategorised error (srelab's report calls it `invalid_body`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rlt_counts_wrong_answers_by_their_class() {
+    let missing = TestServer::start(404).await;
+    let run = run_load(&missing.health_args(&["-n", "10"])).await;
+    assert_eq!(run.json()["status"]["Client Error(404)"], 10, "{run:?}");
+    // `{}` is no list of items.
+    let wrong_body = TestServer::start(200).await;
+    let args = [
+        "--target",
+        &wrong_body.url,
+        "--mix",
+        "list=1",
+        "-n",
+        "10",
+        "-q",
+        "-o",
+        "json",
+    ];
+    let run = run_load(&args).await;
+    assert_eq!(run.json()["status"]["Error(200)"], 10, "{run:?}");
+    assert_eq!(
+        num(&run.srelab(), "phases.steady.outcomes.invalid_body"),
+        10.0
     );
 }
 
@@ -252,6 +291,19 @@ async fn metrics_endpoint_passes_promtool() {
         "{body}"
     );
     assert!(body.contains("srelab_load_schedule_lag_seconds "), "{body}");
+    // The answers so far are counted, and timed.
+    let counted: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("srelab_load_requests_total{") && l.contains(r#"outcome="ok""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(counted >= 1.0, "no answer counted: {body}");
+    let timed: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("srelab_load_request_duration_seconds_count{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(timed >= 1.0, "no answer timed: {body}");
     assert!(
         body.contains(r#"le="0.0005""#) && body.contains(r#"le="10""#),
         "service's buckets: {body}"
