@@ -5,20 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: promtool/prometheus for the metric and lab tests,
-# node exporter for the lab, nix-bin to parse the .nix files, wrk and sqlite3
-# for the benchmark script.
-packages=(prometheus prometheus-node-exporter nix-bin wrk sqlite3)
+# node exporter for the lab, PostgreSQL (initdb/postgres under
+# /usr/lib/postgresql/VERSION/bin; the tests start their own clusters, never
+# the system service) and its exporter for the PostgreSQL backend, nix-bin
+# to parse the .nix files, chromium for the HTML report tests (headless),
+# wrk and sqlite3 for the benchmark script.
+packages=(prometheus prometheus-node-exporter postgresql prometheus-postgres-exporter nix-bin chromium wrk sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "==> apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
+  bash scripts/apt-install.sh "${packages[@]}"
 fi
 
 for tool in promtool prometheus; do

@@ -56,13 +56,13 @@ const RULE_MUTATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "instance down for 10s -> 5s",
-        "== 0\n        for: 10s",
-        "== 0\n        for: 5s",
+        "up{job=\"srelab\"} == 0\n        for: 10s",
+        "up{job=\"srelab\"} == 0\n        for: 5s",
     ),
     (
         "instance down for 10s -> 15s",
-        "== 0\n        for: 10s",
-        "== 0\n        for: 15s",
+        "up{job=\"srelab\"} == 0\n        for: 10s",
+        "up{job=\"srelab\"} == 0\n        for: 15s",
     ),
     ("p99 250 ms -> 400 ms", "[1m]))) > 0.25", "[1m]))) > 0.4"),
     (

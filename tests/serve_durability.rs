@@ -37,7 +37,7 @@ fn lost_at_their_201(args: &[&str]) -> (Items, Items) {
         .enable_all()
         .build()
         .unwrap();
-    let server = runtime.block_on(Running::start(app(&db, args)));
+    let server = runtime.block_on(async { Running::start(app(&db, args).await).await });
     let results: Vec<(Vec<_>, Vec<_>)> = std::thread::scope(|s| {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {

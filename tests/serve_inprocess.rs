@@ -23,7 +23,7 @@ async fn two_instances_in_one_process_have_their_own_counters_and_stop_on_reques
     let db = dir.path().join("inproc.db");
     let mut running = Vec::new();
     for _ in 0..2 {
-        running.push(Running::start(app(&db, &[])).await);
+        running.push(Running::start(app(&db, &[]).await).await);
     }
     let (first, second) = (running[0].addr, running[1].addr);
     assert!(get(first, "/healthz").await.starts_with("HTTP/1.1 200"));

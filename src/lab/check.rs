@@ -1,20 +1,21 @@
 //! `srelab lab --check`: start everything, drive load, run verify while it
 //! runs, inject a fault (stop one instance) until the instance-down alert
-//! fires, restart it until it recovers, stop everything. Prints the figures
+//! fires, restart it until it recovers; on PostgreSQL, stop the database
+//! under load until its alert fires ([`db_fault`]); stop everything. Prints the figures
 //! (time until every target is up, total time, peak memory); the exit code
 //! is the verdict.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::db_fault;
 use super::defaults::JOB;
 use super::output::{esay, say};
 use super::process;
-use super::run::{STARTUP_LIMIT, Signals};
+use super::run::{STARTUP_LIMIT, Signals, print_notices};
 use super::stack::{Lab, Plan, instance_name};
 use crate::verify;
 
@@ -28,9 +29,9 @@ const FAULT_LIMIT: Duration = Duration::from_secs(90);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub duration: Duration,
-    pub verify_timeout: Duration,
     pub fault: bool,
-    pub spec: Option<PathBuf>,
+    /// What verify checks (read before anything starts).
+    pub verify: verify::Config,
 }
 
 /// What the check saw.
@@ -40,6 +41,7 @@ struct Verdict {
     verify: Option<(bool, Duration)>,
     alert_fired: Option<(String, Duration)>,
     recovered: Option<Duration>,
+    database_fault: Option<db_fault::Outcome>,
     problems: Vec<String>,
 }
 
@@ -48,6 +50,7 @@ pub async fn run(plan: Plan, opts: Options) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new()?;
     let started = Instant::now();
     let mut lab = Lab::prepare(plan)?;
+    print_notices(&lab);
     let mut v = Verdict::default();
     tokio::select! {
         r = steps(&mut lab, &opts, started, &mut v) => {
@@ -75,7 +78,7 @@ async fn steps(
     started: Instant,
     v: &mut Verdict,
 ) -> anyhow::Result<()> {
-    lab.start()?;
+    lab.start().await?;
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     v.targets_up = Some(started.elapsed());
     say(format_args!(
@@ -93,6 +96,12 @@ async fn steps(
     if v.problems.is_empty() && opts.fault {
         fault(lab, v).await?;
     }
+    if v.problems.is_empty() && opts.fault && lab.plan.postgres.is_some() {
+        match db_fault::inject(lab).await {
+            Ok(outcome) => v.database_fault = Some(outcome),
+            Err(problem) => v.problems.push(format!("database fault: {problem}")),
+        }
+    }
     Ok(())
 }
 
@@ -100,17 +109,8 @@ async fn steps(
 async fn verify_under_load(lab: &mut Lab, opts: &Options, v: &mut Verdict) -> anyhow::Result<()> {
     lab.start_load(opts.duration, false)?;
     lab.wait_targets(true, Duration::from_secs(30)).await?;
-    let cfg = verify::Config::from_sources(
-        &lab.plan.prometheus_url(),
-        opts.spec.as_deref(),
-        None,
-        None,
-        JOB,
-        lab.plan.instances.into(),
-        opts.verify_timeout,
-    )?;
     let t = Instant::now();
-    let report = verify::check::run(&cfg).await;
+    let report = verify::check::run(&opts.verify).await?;
     say(report.table().trim_end());
     v.verify = Some((report.ok(), t.elapsed()));
     v.problems.extend(report.problems());
@@ -213,6 +213,18 @@ fn render(v: &Verdict, total: Duration, peaks: &BTreeMap<String, u64>) -> String
             format!("up and resolved {} after restart", secs(d))
         }),
     );
+    if let Some(f) = &v.database_fault {
+        line(
+            "database fault",
+            format!(
+                "alert after {}, recovered {} after restart, {} acknowledged writes all read back ({} refused while down)",
+                secs(f.alert_after),
+                secs(f.recovered_after),
+                f.acknowledged,
+                f.refused
+            ),
+        );
+    }
     line("total", secs(total));
     line("peak memory", memory(peaks));
     out

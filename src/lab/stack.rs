@@ -1,23 +1,39 @@
 //! The running lab: the instances, Prometheus, node exporter, Grafana and
 //! the load tool as supervised children, with what it takes to start them,
 //! wait for their scrape targets, stop or restart one, and shut all down.
+//! `STATE/pids` lists the children running now (rewritten as they start and
+//! exit); `STATE/logs/children.log` records each start and exit of this run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::defaults::{JOB, LOAD_JOB, NODE_JOB};
+use nix::sys::signal::Signal;
+
+use super::defaults::{JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
 use super::error::LabError;
+use super::output::say;
 use super::ports::{self, Port};
+use super::postgres::{self, Cluster, LabPostgres};
 use super::process::{self, Child, Output};
+use super::run::STARTUP_LIMIT;
 use super::state::StateDir;
 use super::{grafana, prometheus};
 use crate::verify::prom::{self, Prometheus};
+
+/// The name of Grafana in the summary and [`Plan::not_running`].
+pub const GRAFANA: &str = "grafana";
+/// The name of node exporter in the summary and [`Plan::not_running`].
+pub const NODE_EXPORTER: &str = "node exporter";
+
+/// The load tool's concurrency in the lab unless its options set one.
+pub const LOAD_CONCURRENCY: &str = "4";
 
 /// Everything the lab will run, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -33,10 +49,16 @@ pub struct Plan {
     /// Grafana's binary and home path, when Grafana runs.
     pub grafana: Option<(PathBuf, PathBuf)>,
     pub node_exporter_bin: Option<PathBuf>,
+    /// PostgreSQL, when the instances use it (`--backend postgres`).
+    pub postgres: Option<LabPostgres>,
     /// Extra arguments for every `srelab serve`.
     pub serve_args: Vec<String>,
-    /// Extra arguments for `srelab load`.
-    pub load_args: Vec<String>,
+    /// Options for `srelab load`, given after `--`.
+    pub load_options: Vec<String>,
+    /// Optional programs that do not run, and why (e.g. "disabled (--no-grafana)").
+    pub not_running: BTreeMap<&'static str, String>,
+    /// Printed once the lab starts, after every error is ruled out.
+    pub notices: Vec<String>,
 }
 
 impl Plan {
@@ -53,7 +75,19 @@ impl Plan {
         if self.grafana.is_some() {
             out.push(Port::new("grafana", self.grafana_port));
         }
+        if let Some(pg) = &self.postgres
+            && pg.exporter_bin.is_some()
+        {
+            out.push(Port::new("postgres exporter", pg.exporter_port));
+        }
         out
+    }
+
+    /// The PostgreSQL exporter's address, when it runs.
+    pub fn postgres_exporter_addr(&self) -> Option<SocketAddr> {
+        let pg = self.postgres.as_ref()?;
+        pg.exporter_bin.as_ref()?;
+        Some(ports::local(pg.exporter_port))
     }
 
     /// The address of instance `i`.
@@ -67,6 +101,43 @@ impl Plan {
 
     fn load_addr(&self) -> SocketAddr {
         ports::local(self.load_metrics_port)
+    }
+
+    /// The arguments of `srelab load` (after `load`) against every instance
+    /// for `duration`, its metrics where Prometheus scrapes them, then the
+    /// user's options.
+    pub fn load_args(&self, duration: Duration, quiet: bool) -> Vec<String> {
+        let mut args = Vec::new();
+        for i in 0..self.instances {
+            args.push("--target".to_owned());
+            args.push(format!("http://{}", self.instance_addr(i)));
+        }
+        args.extend([
+            "--duration".to_owned(),
+            humantime::format_duration(duration).to_string(),
+            "--metrics-listen".to_owned(),
+            self.load_addr().to_string(),
+        ]);
+        if !self.load_option_given(&["-c", "--concurrency"]) {
+            args.extend(["--concurrency".to_owned(), LOAD_CONCURRENCY.to_owned()]);
+        }
+        if quiet && !self.load_option_given(&["-q", "--quiet"]) {
+            args.push("--quiet".to_owned());
+        }
+        args.extend(self.load_options.iter().cloned());
+        args
+    }
+
+    /// Whether the user's load options set one of `flags` (`-c 8`, `-c8`,
+    /// `--concurrency=8` alike).
+    pub fn load_option_given(&self, flags: &[&str]) -> bool {
+        self.load_options.iter().any(|a| {
+            flags.iter().any(|f| {
+                a == f
+                    || a.starts_with(&format!("{f}="))
+                    || (f.len() == 2 && !a.starts_with("--") && a.starts_with(f))
+            })
+        })
     }
 
     fn node_exporter_addr(&self) -> SocketAddr {
@@ -86,6 +157,9 @@ pub struct Lab {
     pub prom: Prometheus,
     exe: PathBuf,
     instances: Vec<Option<Child>>,
+    /// The PostgreSQL cluster and its server, with `--backend postgres`.
+    cluster: Option<Cluster>,
+    postgres: Option<Child>,
     others: Vec<Child>,
     load: Option<Child>,
     /// Peak resident memory (KiB) by child name, of children already stopped.
@@ -93,10 +167,16 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Checks every port and prepares the state directory; starts nothing.
+    /// Checks every port and prepares the state directory (the pids and
+    /// children files of an earlier run are dropped); starts nothing.
     pub fn prepare(plan: Plan) -> Result<Lab, LabError> {
         ports::ensure_free(&plan.ports())?;
         let state = StateDir::prepare(&plan.state_dir)?;
+        for stale in [state.pids(), state.children_log()] {
+            if stale.exists() {
+                std::fs::remove_file(&stale).map_err(LabError::io(&stale))?;
+            }
+        }
         let exe = std::env::current_exe().map_err(LabError::io("current executable"))?;
         Ok(Lab {
             prom: Prometheus::new(&plan.prometheus_url()),
@@ -104,14 +184,35 @@ impl Lab {
             state,
             exe,
             instances: Vec::new(),
+            cluster: None,
+            postgres: None,
             others: Vec::new(),
             load: None,
             peaks: BTreeMap::new(),
         })
     }
 
-    /// Starts the instances, node exporter, Prometheus and Grafana.
-    pub fn start(&mut self) -> Result<(), LabError> {
+    /// Starts PostgreSQL (with `--backend postgres`), the instances, the
+    /// exporters, Prometheus and Grafana.
+    pub async fn start(&mut self) -> Result<(), LabError> {
+        if let Some(pg) = self.plan.postgres.clone() {
+            let cluster = LabPostgres::cluster(&self.state)?;
+            if cluster.init(&pg.bins, &self.state.log("initdb"))? {
+                say(format_args!(
+                    "postgres: initialised a cluster in {}",
+                    cluster.data_dir().display()
+                ));
+            }
+            self.cluster = Some(cluster);
+            self.start_postgres().await?;
+            if let Some(cmd) = self
+                .plan
+                .postgres_exporter_addr()
+                .and_then(|addr| pg.exporter_command(self.cluster.as_ref()?, addr))
+            {
+                self.spawn_other("postgres-exporter", cmd)?;
+            }
+        }
         for i in 0..self.plan.instances {
             let child = self.spawn_instance(i)?;
             self.instances.push(Some(child));
@@ -132,6 +233,7 @@ impl Lab {
                 .collect(),
             load: self.plan.load_addr(),
             node,
+            postgres: self.plan.postgres_exporter_addr(),
         };
         let config = prometheus::write_config(&self.state, &scrape)?;
         let listen = ports::local(self.plan.prometheus_port);
@@ -149,21 +251,54 @@ impl Lab {
 
     fn spawn(&self, name: &str, mut cmd: Command, output: Output) -> Result<Child, LabError> {
         let child = Child::spawn(name, &mut cmd, output)?;
-        // A record of every pid, so tests (and users) can check none is left.
-        let pids = self.state.root().join("pids");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&pids)
-            .map_err(LabError::io(&pids))?;
-        writeln!(f, "{} {}", child.pid(), name).map_err(LabError::io(&pids))?;
+        // Users (and tests) can see which pids are the lab's, and which were.
+        let line = format!("{} {name}", child.pid());
+        append(&self.state.pids(), &line)?;
+        append(&self.state.children_log(), &format!("started {line}"))?;
         Ok(child)
+    }
+
+    /// Records a child that has exited: its peak memory, its line in the
+    /// children log, and `STATE/pids` without it.
+    fn retire(&mut self, child: &mut Child) {
+        self.record_peak(child);
+        let status = child.exited().map_or("unknown".into(), |s| s.to_string());
+        let line = format!("exited {} {} ({status})", child.pid(), child.name());
+        let _ = append(&self.state.children_log(), &line);
+        let _ = self.write_pids();
+    }
+
+    /// Rewrites `STATE/pids` with the children running now.
+    fn write_pids(&mut self) -> Result<(), LabError> {
+        let mut text = String::new();
+        let running = self
+            .instances
+            .iter_mut()
+            .flatten()
+            .chain(self.postgres.iter_mut())
+            .chain(self.others.iter_mut())
+            .chain(self.load.iter_mut());
+        for child in running {
+            if child.exited().is_none() {
+                text.push_str(&format!("{} {}\n", child.pid(), child.name()));
+            }
+        }
+        let pids = self.state.pids();
+        std::fs::write(&pids, text).map_err(LabError::io(&pids))
     }
 
     fn spawn_other(&mut self, name: &str, cmd: Command) -> Result<(), LabError> {
         let child = self.spawn(name, cmd, Output::Log(self.state.log(name)))?;
         self.others.push(child);
         Ok(())
+    }
+
+    /// What the instances get as `--db`: the SQLite file or the cluster's URL.
+    pub fn database(&self) -> String {
+        match &self.cluster {
+            Some(cluster) => cluster.url(postgres::DATABASE),
+            None => self.state.db().display().to_string(),
+        }
     }
 
     fn spawn_instance(&self, i: u16) -> Result<Child, LabError> {
@@ -173,16 +308,52 @@ impl Lab {
             .arg("--listen")
             .arg(self.plan.instance_addr(i).to_string())
             .arg("--db")
-            .arg(self.state.db())
+            .arg(self.database())
             .args(&self.plan.serve_args);
         self.spawn(&name, cmd, Output::Log(self.state.log(&name)))
+    }
+
+    /// Starts PostgreSQL and waits until the lab's database exists.
+    pub async fn start_postgres(&mut self) -> Result<(), LabError> {
+        let (Some(pg), Some(cluster)) = (&self.plan.postgres, &self.cluster) else {
+            return Ok(());
+        };
+        let cmd = cluster.command(&pg.bins);
+        let cluster = cluster.clone();
+        let child = self.spawn("postgres", cmd, Output::Log(self.state.log("postgres")))?;
+        self.postgres = Some(child.with_stop_signal(Signal::SIGINT));
+        let ready = cluster.create_database(postgres::DATABASE, STARTUP_LIMIT);
+        tokio::select! {
+            r = ready => r.map_err(|e| LabError::Postgres(format!("{e}; see {}", self.state.log("postgres").display()))),
+            e = self.postgres_exit() => Err(e),
+        }
+    }
+
+    /// Resolves with the error describing PostgreSQL's exit, should it exit.
+    async fn postgres_exit(&mut self) -> LabError {
+        loop {
+            if let Some(pg) = self.postgres.as_mut()
+                && let Some(status) = pg.exited()
+            {
+                return pg.exit_error(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops PostgreSQL (fast shutdown: clients are cut off, commits kept).
+    pub fn stop_postgres(&mut self) {
+        if let Some(mut child) = self.postgres.take() {
+            child.stop();
+            self.retire(&mut child);
+        }
     }
 
     /// Stops instance `i` (the fault the check injects).
     pub fn stop_instance(&mut self, i: u16) {
         if let Some(mut child) = self.instances[i as usize].take() {
             child.stop();
-            self.record_peak(&child);
+            self.retire(&mut child);
         }
     }
 
@@ -198,31 +369,12 @@ impl Lab {
     /// `tui` it shares the terminal, else it is quiet and logs to a file.
     pub fn start_load(&mut self, duration: Duration, tui: bool) -> Result<(), LabError> {
         let mut cmd = Command::new(&self.exe);
-        cmd.arg("load");
-        for i in 0..self.plan.instances {
-            cmd.arg("--target")
-                .arg(format!("http://{}", self.plan.instance_addr(i)));
-        }
-        cmd.arg("--duration")
-            .arg(humantime::format_duration(duration).to_string())
-            .arg("--metrics-listen")
-            .arg(self.plan.load_addr().to_string());
-        let named = |flags: &[&str]| {
-            self.plan
-                .load_args
-                .iter()
-                .any(|a| flags.contains(&a.as_str()))
-        };
-        if !named(&["-c", "--concurrency"]) {
-            cmd.arg("--concurrency").arg("4");
-        }
+        cmd.arg("load").args(self.plan.load_args(duration, !tui));
         let output = if tui {
             Output::Inherit
         } else {
-            cmd.arg("--quiet");
             Output::Log(self.state.log("load"))
         };
-        cmd.args(&self.plan.load_args);
         self.load = Some(self.spawn("load", cmd, output)?);
         Ok(())
     }
@@ -233,14 +385,14 @@ impl Lab {
         loop {
             let load = self.load.as_mut()?;
             if let Some(status) = load.exited() {
-                let load = self.load.take()?;
-                self.record_peak(&load);
+                let mut load = self.load.take()?;
+                self.retire(&mut load);
                 return Some(status);
             }
             if Instant::now() >= deadline {
                 let mut load = self.load.take()?;
                 let status = load.stop();
-                self.record_peak(&load);
+                self.retire(&mut load);
                 return Some(status);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -253,6 +405,7 @@ impl Lab {
             .instances
             .iter_mut()
             .flatten()
+            .chain(self.postgres.iter_mut())
             .chain(self.others.iter_mut());
         for child in all {
             if let Some(status) = child.exited() {
@@ -320,6 +473,9 @@ impl Lab {
         if with_load {
             want.insert((LOAD_JOB.to_owned(), self.plan.load_addr().to_string()));
         }
+        if let Some(addr) = self.plan.postgres_exporter_addr() {
+            want.insert((POSTGRES_JOB.to_owned(), addr.to_string()));
+        }
         want
     }
 
@@ -349,8 +505,11 @@ impl Lab {
         all.extend(self.instances.iter_mut().filter_map(Option::take));
         all.append(&mut self.others);
         process::stop_all(&mut all);
-        for c in &all {
-            self.record_peak(c);
+        // PostgreSQL last, once no instance has anything left to commit.
+        all.extend(self.postgres.take());
+        process::stop_all(&mut all);
+        for c in &mut all {
+            self.retire(c);
         }
         self.peaks.clone()
     }
@@ -360,6 +519,16 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Appends one line to a file of the state directory.
+fn append(path: &Path, line: &str) -> Result<(), LabError> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(LabError::io(path))?;
+    writeln!(f, "{line}").map_err(LabError::io(path))
 }
 
 fn describe_target(job: &str, inst: &str, found: Option<&prom::Target>) -> String {

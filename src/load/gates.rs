@@ -1,13 +1,19 @@
 //! Absolute SLO gates for CI: error ratio and p99, overall or per route.
 //!
 //! Gates judge the steady phase over all targets; a breach exits 1 with one
-//! line naming the gate.
+//! line naming the gate. Every run has an error-ratio gate: without
+//! `--max-error-ratio`, [`DEFAULT_MAX_ERROR_RATIO`], so a run whose answers
+//! are wrong does not exit 0.
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{mix::Kind, text::ms};
+
+/// The error-ratio limit of a run without `--max-error-ratio` (the lab's
+/// error-ratio alert fires at the same 1%).
+pub const DEFAULT_MAX_ERROR_RATIO: f64 = 0.01;
 
 /// What a p99 gate judges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,33 +84,39 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
 }
 
 /// One gate's verdict, as the report lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GateResult {
     pub gate: String,
     pub limit: f64,
     /// `None` when nothing was measured (which fails the gate).
     pub value: Option<f64>,
     pub passed: bool,
+    /// Whether no flag asked for this gate (the default error-ratio gate).
+    #[serde(default)]
+    pub default: bool,
 }
 
 impl GateResult {
-    /// The one line printed for a breached gate.
-    pub fn breach_line(&self) -> String {
-        match self.value {
+    /// The one line for this gate: passed or breached, with the value.
+    pub fn line(&self) -> String {
+        let (verdict, op) = if self.passed {
+            ("passed", "<=")
+        } else {
+            ("breached", ">")
+        };
+        let measured = match self.value {
             Some(v) if self.gate.starts_with("max-p99") => {
-                format!(
-                    "gate {} breached: p99 {} > {}",
-                    self.gate,
-                    ms(v),
-                    ms(self.limit)
-                )
+                format!("p99 {} {op} {}", ms(v), ms(self.limit))
             }
-            Some(v) => format!("gate {} breached: {v:.4} > {}", self.gate, self.limit),
-            None => format!(
-                "gate {} breached: no steady-state requests to judge",
-                self.gate
-            ),
-        }
+            Some(v) => format!("{v:.4} {op} {}", self.limit),
+            None => "no steady-state requests to judge".to_owned(),
+        };
+        let default = if self.default && !self.passed {
+            " (the default gate: --max-error-ratio sets another limit, 1 accepts any answer)"
+        } else {
+            ""
+        };
+        format!("gate {} {verdict}: {measured}{default}", self.gate)
     }
 }
 
@@ -121,17 +133,20 @@ pub fn p99(gate: &P99Gate, p99: Option<Duration>) -> GateResult {
         limit,
         value,
         passed: value.is_some_and(|v| v <= limit),
+        default: false,
     }
 }
 
-/// Judges the error-ratio gate.
-pub fn error_ratio(max: f64, errors: u64, requests: u64) -> GateResult {
+/// Judges the error-ratio gate; `max` is `None` for the default gate.
+pub fn error_ratio(max: Option<f64>, errors: u64, requests: u64) -> GateResult {
+    let limit = max.unwrap_or(DEFAULT_MAX_ERROR_RATIO);
     let value = (requests > 0).then(|| errors as f64 / requests as f64);
     GateResult {
         gate: "max-error-ratio".into(),
-        limit: max,
+        limit,
         value,
-        passed: value.is_some_and(|v| v <= max),
+        passed: value.is_some_and(|v| v <= limit),
+        default: max.is_none(),
     }
 }
 
@@ -158,12 +173,33 @@ mod tests {
         let r = p99(&g, Some(Duration::from_millis(30)));
         assert!(!r.passed);
         assert_eq!(
-            r.breach_line(),
+            r.line(),
             "gate max-p99 /api/items breached: p99 30.00ms > 20.00ms"
         );
-        assert!(p99(&g, Some(Duration::from_millis(10))).passed);
+        let fast = p99(&g, Some(Duration::from_millis(10)));
+        assert!(fast.passed);
+        assert_eq!(
+            fast.line(),
+            "gate max-p99 /api/items passed: p99 10.00ms <= 20.00ms"
+        );
         assert!(!p99(&g, None).passed);
-        assert!(error_ratio(0.01, 1, 1000).passed);
-        assert!(!error_ratio(0.01, 2, 100).passed);
+        assert!(error_ratio(Some(0.01), 1, 1000).passed);
+        assert!(!error_ratio(Some(0.01), 2, 100).passed);
+    }
+
+    #[test]
+    fn wrong_answers_fail_the_default_gate() {
+        let all_wrong = error_ratio(None, 1492, 1492);
+        assert!(!all_wrong.passed && all_wrong.default);
+        assert_eq!(
+            all_wrong.line(),
+            "gate max-error-ratio breached: 1.0000 > 0.01 (the default gate: \
+             --max-error-ratio sets another limit, 1 accepts any answer)"
+        );
+        assert!(error_ratio(None, 0, 10).passed);
+        assert!(
+            error_ratio(Some(1.0), 1492, 1492).passed,
+            "1 accepts any answer"
+        );
     }
 }

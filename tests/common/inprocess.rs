@@ -18,12 +18,14 @@ struct Cli {
 }
 
 /// The service as `srelab serve --db DB --no-host-metrics ARGS…` builds it.
-pub fn app(db: &Path, args: &[&str]) -> Arc<App> {
+pub async fn app(db: &Path, args: &[&str]) -> Arc<App> {
     let db = db.to_str().expect("a UTF-8 path");
     let argv = [&["test", "--db", db, "--no-host-metrics"][..], args].concat();
     let config = Config::from_args(Cli::parse_from(argv).args).expect("a valid configuration");
     let metrics = Metrics::new(&config).expect("metrics");
-    let store = Store::open(&config.store, metrics.db.clone()).expect("the store opens");
+    let store = Store::open(&config.store, &metrics)
+        .await
+        .expect("the store opens");
     Arc::new(App::new(config, metrics, store))
 }
 
