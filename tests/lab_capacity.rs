@@ -3,13 +3,13 @@
 //! servers' saturation signals read from Prometheus at each step, a flag
 //! mistake refused before anything starts, and nothing left running.
 
+mod common;
 mod lab_support;
 
 use std::time::Duration;
 
-use lab_support::{
-    assert_nothing_left, free_port, free_ports, output_within, prometheus_bin, srelab,
-};
+use common::ports::{unused_port, unused_ports};
+use lab_support::{assert_nothing_left, output_within, prometheus_bin, srelab};
 
 #[test]
 fn capacity_with_one_to_three_instances_gives_a_scaling_curve() {
@@ -25,9 +25,9 @@ fn capacity_with_one_to_three_instances_gives_a_scaling_curve() {
         "--no-grafana",
         "--no-node-exporter",
     ])
-    .args(["--base-port", &free_ports(3).to_string()])
-    .args(["--prometheus-port", &free_port().to_string()])
-    .args(["--load-metrics-port", &free_port().to_string()])
+    .args(["--base-port", &unused_ports(3).to_string()])
+    .args(["--prometheus-port", &unused_port().to_string()])
+    .args(["--load-metrics-port", &unused_port().to_string()])
     .arg("--state-dir")
     .arg(&state)
     .args([
