@@ -236,8 +236,8 @@ fn notes(c: &CapacityReport, config: &Config, load_before: Option<f64>) -> Vec<S
         .targets
         .iter()
         .any(|t| t.authority.starts_with("127.") || t.authority.starts_with("localhost"));
-    let move_it = "to take the client off this machine, run `srelab load --worker --listen ADDR` \
-        on other hosts and give this search `--workers ADDR,…`";
+    let move_it = "to take the client off this machine, run the search from another host \
+        (--target http://HOST:PORT of each instance; --workers does not drive a search yet)";
     let (pass, fail) = c.knee();
     let knee: Vec<&StepRecord> = pass.into_iter().chain(fail).collect();
     if let Some(behind) = c.steps.iter().rev().find(|s| s.client.fell_behind) {
