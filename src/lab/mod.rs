@@ -149,7 +149,13 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
     let node_exporter_bin = match (&args.node_exporter_bin, args.no_node_exporter) {
         (_, true) => None,
         (Some(p), false) => Some(binaries::NODE_EXPORTER.find(Some(p))?),
-        (None, false) => binaries::NODE_EXPORTER.find(None).ok(),
+        (None, false) => match binaries::NODE_EXPORTER.find(None) {
+            Ok(bin) => Some(bin),
+            Err(e) => {
+                eprintln!("notice: {e}; the lab runs without it");
+                None
+            }
+        },
     };
     let grafana = if args.no_grafana {
         None

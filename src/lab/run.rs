@@ -117,6 +117,10 @@ pub fn summary(lab: &Lab, up_after: Duration, grafana_ok: Option<bool>) -> Strin
             "node exporter".into(),
             format!("http://127.0.0.1:{}/metrics", p.node_exporter_port),
         )),
+        None if lab.node_exporter_died() => rows.push((
+            "node exporter".into(),
+            "not running (exited at start; see its log)".into(),
+        )),
         None => rows.push(("node exporter".into(), "not running (not found)".into())),
     }
     rows.push((

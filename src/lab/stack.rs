@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::defaults::{JOB, LOAD_JOB, NODE_JOB};
 use super::error::LabError;
+use super::output::esay;
 use super::ports::{self, Port};
 use super::process::{self, Child, Output};
 use super::state::StateDir;
@@ -74,6 +75,12 @@ impl Plan {
     }
 }
 
+/// The node exporter's name among the lab's children (and its log's).
+const NODE_EXPORTER: &str = "node-exporter";
+
+/// How long the node exporter gets to listen (or to die) at start.
+const NODE_EXPORTER_START: Duration = Duration::from_secs(10);
+
 /// `srelab-1`, `srelab-2`, …
 pub fn instance_name(i: u16) -> String {
     format!("srelab-{}", i + 1)
@@ -90,6 +97,8 @@ pub struct Lab {
     load: Option<Child>,
     /// Peak resident memory (KiB) by child name, of children already stopped.
     peaks: BTreeMap<String, u64>,
+    /// Whether the node exporter was found but exited at start.
+    node_exporter_died: bool,
 }
 
 impl Lab {
@@ -107,6 +116,7 @@ impl Lab {
             others: Vec::new(),
             load: None,
             peaks: BTreeMap::new(),
+            node_exporter_died: false,
         })
     }
 
@@ -116,16 +126,7 @@ impl Lab {
             let child = self.spawn_instance(i)?;
             self.instances.push(Some(child));
         }
-        let node = match self.plan.node_exporter_bin.clone() {
-            Some(bin) => {
-                let addr = self.plan.node_exporter_addr();
-                let mut cmd = Command::new(bin);
-                cmd.arg(format!("--web.listen-address={addr}"));
-                self.spawn_other("node-exporter", cmd)?;
-                Some(addr)
-            }
-            None => None,
-        };
+        let node = self.start_node_exporter()?;
         let scrape = prometheus::Scrape {
             instances: (0..self.plan.instances)
                 .map(|i| self.plan.instance_addr(i))
@@ -145,6 +146,49 @@ impl Lab {
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())
+    }
+
+    /// Starts the node exporter when there is one and returns its address,
+    /// before Prometheus' configuration is written: an exporter that exits
+    /// at start (it panics without /sys, as in the Nix build sandbox) is
+    /// left out with one notice, as a missing one is.
+    fn start_node_exporter(&mut self) -> Result<Option<SocketAddr>, LabError> {
+        let Some(bin) = self.plan.node_exporter_bin.clone() else {
+            return Ok(None);
+        };
+        let addr = self.plan.node_exporter_addr();
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("--web.listen-address={addr}"));
+        let mut child = self.spawn(
+            NODE_EXPORTER,
+            cmd,
+            Output::Log(self.state.log(NODE_EXPORTER)),
+        )?;
+        let deadline = std::time::Instant::now() + NODE_EXPORTER_START;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.exited() {
+                esay(format_args!(
+                    "notice: the node exporter exited at start ({status}); the lab runs without it; see {}",
+                    self.state.log(NODE_EXPORTER).display()
+                ));
+                self.record_peak(&child);
+                self.plan.node_exporter_bin = None;
+                self.node_exporter_died = true;
+                return Ok(None);
+            }
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Still silent after the limit: Prometheus' target check names it.
+        self.others.push(child);
+        Ok(Some(addr))
+    }
+
+    /// Whether a node exporter was found but exited at start.
+    pub fn node_exporter_died(&self) -> bool {
+        self.node_exporter_died
     }
 
     fn spawn(&self, name: &str, mut cmd: Command, output: Output) -> Result<Child, LabError> {

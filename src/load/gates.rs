@@ -1,4 +1,5 @@
-//! Absolute SLO gates for CI: error ratio and p99, overall or per route.
+//! Absolute SLO gates for CI: error ratio and p99, overall or per route,
+//! and (`--fail-untrustworthy`) the tool's own verdict on its run.
 //!
 //! Gates judge the steady phase over all targets; a breach exits 1 with one
 //! line naming the gate.
@@ -99,6 +100,9 @@ impl GateResult {
                     ms(self.limit)
                 )
             }
+            Some(_) if self.gate == TRUSTWORTHY => {
+                "gate trustworthy breached: the tool could not keep up (see the warnings)".into()
+            }
             Some(v) => format!("gate {} breached: {v:.4} > {}", self.gate, self.limit),
             None => format!(
                 "gate {} breached: no steady-state requests to judge",
@@ -121,6 +125,19 @@ pub fn p99(gate: &P99Gate, p99: Option<Duration>) -> GateResult {
         limit,
         value,
         passed: value.is_some_and(|v| v <= limit),
+    }
+}
+
+/// The name of the `--fail-untrustworthy` gate.
+pub const TRUSTWORTHY: &str = "trustworthy";
+
+/// Judges `--fail-untrustworthy`: 1 when the run was trustworthy, 0 when not.
+pub fn trustworthy(trustworthy: bool) -> GateResult {
+    GateResult {
+        gate: TRUSTWORTHY.into(),
+        limit: 1.0,
+        value: Some(if trustworthy { 1.0 } else { 0.0 }),
+        passed: trustworthy,
     }
 }
 
@@ -165,5 +182,13 @@ mod tests {
         assert!(!p99(&g, None).passed);
         assert!(error_ratio(0.01, 1, 1000).passed);
         assert!(!error_ratio(0.01, 2, 100).passed);
+        assert!(trustworthy(true).passed);
+        let t = trustworthy(false);
+        assert!(!t.passed);
+        assert!(
+            t.breach_line().contains("could not keep up"),
+            "{}",
+            t.breach_line()
+        );
     }
 }

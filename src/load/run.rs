@@ -94,7 +94,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
 fn verdict(report: &Report, regression: Option<RegressionError>) -> ExitCode {
     let mut failed = false;
     for gate in report.gates.iter().filter(|g| !g.passed) {
-        let why = if report.trustworthy {
+        let why = if report.trustworthy || gate.gate == gates::TRUSTWORTHY {
             ""
         } else {
             " (run not trustworthy: the tool could not keep up)"
@@ -153,6 +153,7 @@ fn build(args: &Args, config: &Config, shared: &Shared, end: Instant) -> Report 
         config.iterations.map_or(due, |n| due.min(n))
     });
     let monitor = shared.monitor.verdict(due, config.workers);
+    let gates = judge(args, &cells, monitor.trustworthy);
     Report {
         version: env!("CARGO_PKG_VERSION"),
         args: std::env::args().collect(),
@@ -168,11 +169,15 @@ fn build(args: &Args, config: &Config, shared: &Shared, end: Instant) -> Report 
         trustworthy: monitor.trustworthy,
         monitor,
         phases,
-        gates: judge(args, &cells),
+        gates,
     }
 }
 
-fn judge(args: &Args, cells: &std::collections::BTreeMap<Key, Cell>) -> Vec<GateResult> {
+fn judge(
+    args: &Args,
+    cells: &std::collections::BTreeMap<Key, Cell>,
+    trustworthy: bool,
+) -> Vec<GateResult> {
     let steady = |k: &Key| k.0 == Phase::Steady;
     let mut results = Vec::new();
     if let Some(max) = args.load.max_error_ratio {
@@ -183,6 +188,9 @@ fn judge(args: &Args, cells: &std::collections::BTreeMap<Key, Cell>) -> Vec<Gate
     for gate in &args.load.max_p99 {
         let cell = report::merge(cells.iter(), |k| steady(k) && gate.scope.covers(k.2));
         results.push(gates::p99(gate, report::p99(&cell)));
+    }
+    if args.load.fail_untrustworthy {
+        results.push(gates::trustworthy(trustworthy));
     }
     results
 }

@@ -107,14 +107,27 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn start(job: &str) -> Prometheus {
+        Prometheus::start_with_rules(job, None)
+    }
+
+    /// Also evaluates the alert rules `rules` (YAML) every second.
+    pub fn start_with_rules(job: &str, rules: Option<&str>) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("prometheus.yml");
+        let rule_files = match rules {
+            Some(text) => {
+                let path = dir.path().join("rules.yml");
+                std::fs::write(&path, text).unwrap();
+                format!("rule_files: ['{}']\n", path.display())
+            }
+            None => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: '{job}'\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+                 {rule_files}scrape_configs:\n  - job_name: '{job}'\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
             ),
         )
         .unwrap();
