@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The sandbox twin: runs the package's test phase (nix/package.nix) and
+# checks.lab (nix/lab-check.sh) the way the Nix builder runs them on Linux,
+# with this machine's tools, so that CI meets what a `nix build` would:
+#
+#   - bubblewrap with its own network (loopback only), PID, IPC and UTS
+#     namespaces, as uid 1000 / gid 100 without capabilities (nixbld's ids);
+#   - no /sys at all (Nix mounts none for a normal build user); /proc, a
+#     minimal /dev, /usr and /etc read-only; /build a fresh writable
+#     directory (TMPDIR), HOME=/homeless-shelter, no /tmp;
+#   - on PATH only stdenv's tools (coreutils, findutils, diffutils, sed,
+#     grep, awk, tar, gzip, bzip2, xz, make, bash, patch, file, gcc and
+#     binutils), the Rust toolchain and the programs of the
+#     nativeCheckInputs in nix/test-phase.nix, each from a directory of its
+#     own: /usr/bin is an empty tmpfs (but for sh), so a test that runs
+#     /usr/bin/promtool fails here as it fails in Nix;
+#   - cargoCheckHook's command: `cargo test --profile release --frozen
+#     -j N -- --test-threads=N` with the checkFlags of nix/test-phase.nix.
+#     (nixpkgs' buildRustPackage tests with checkType = buildType =
+#     "release".) Not mirrored: `--target <triple>`, which only moves the
+#     artifacts to target/<triple>/ and would build everything a second time.
+#
+# The repository stays at its path (read-write, like Nix's build
+# directory), so target/ is shared with the other cargo commands, and so
+# are the Rust toolchain and cargo's registry (read-only) at theirs.
+#
+# Usage: scripts/sandbox-twin.sh [test|lab]... (default: test lab)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd -P)
+
+command -v bwrap >/dev/null || {
+  echo "error: bwrap not found; install Debian's bubblewrap package (scripts/test.sh does)" >&2
+  exit 1
+}
+command -v nix >/dev/null || {
+  echo "error: nix not found (it reads nix/test-phase.nix); install Debian's nix-bin package" >&2
+  exit 1
+}
+
+# nix/test-phase.nix, as lines.
+phase() {
+  nix --extra-experimental-features nix-command eval --raw --file nix/test-phase.nix "$1" --apply "$2" 2>/dev/null
+}
+mapfile -t check_flags < <(phase checkFlags 'builtins.concatStringsSep "\n"')
+mapfile -t check_inputs < <(phase nativeCheckInputs \
+  'x: builtins.concatStringsSep "\n" (builtins.concatLists (builtins.attrValues (builtins.mapAttrs (a: map (p: "${a} ${p}")) x)))')
+[ ${#check_inputs[@]} -gt 0 ] || {
+  echo "error: cannot read nix/test-phase.nix" >&2
+  exit 1
+}
+
+sysroot=$(rustc --print sysroot)
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+cores=$(nproc)
+
+# stdenv's tools: every program of these Debian packages, plus the
+# alternatives Debian names apart (cc, awk), as symlinks into a view of the
+# host's /usr/bin that is not on PATH.
+stdenv_packages=(coreutils findutils diffutils sed grep gawk mawk tar gzip bzip2 xz-utils
+  make bash patch file binutils gcc gcc-12 cpp cpp-12)
+farm=$(mktemp -d -t sandbox-twin.XXXXXX)
+trap 'rm -rf "$farm"' EXIT
+mkdir -p "$farm/stdenv" "$farm/build"
+host_bin=/.twin/host-usr-bin
+link() { # link DIR NAME HOSTPATH: DIR/NAME -> the host file, as seen in the twin
+  local real
+  real=$(readlink -f "$3")
+  case $real in
+  /usr/bin/*) ln -sf "$host_bin/${real#/usr/bin/}" "$1/$2" ;;
+  *) ln -sf "$real" "$1/$2" ;;
+  esac
+}
+for pkg in "${stdenv_packages[@]}"; do
+  dpkg-query -W "$pkg" >/dev/null 2>&1 || continue
+  while read -r f; do
+    [ -f "$f" ] && [ -x "$f" ] && link "$farm/stdenv" "$(basename "$f")" "$f"
+  done < <(dpkg -L "$pkg" | grep -E '^(/usr)?/bin/[^/]+$')
+done
+for name in cc awk; do
+  link "$farm/stdenv" "$name" "$(command -v "$name")"
+done
+
+# nativeCheckInputs: each program bound under a directory named after its
+# nixpkgs attribute, as a store path would be.
+args=()
+path=""
+for line in "${check_inputs[@]}"; do
+  read -r attr program <<<"$line"
+  host=$(command -v "$program") || {
+    echo "error: $program (nativeCheckInputs: $attr) not found; install Debian's prometheus package (scripts/test.sh does)" >&2
+    exit 1
+  }
+  dir=/.twin/check-inputs/$attr/bin
+  args+=(--ro-bind "$(readlink -f "$host")" "$dir/$program")
+  case ":$path:" in *":$dir:"*) ;; *) path=${path:+$path:}$dir ;; esac
+done
+path=$path:$sysroot/bin:/.twin/stdenv/bin
+
+# The sandbox: a tmpfs root with only what a Nix build sees.
+sandbox=(bwrap
+  --unshare-user --uid 1000 --gid 100 --unshare-pid --unshare-net --unshare-ipc --unshare-uts
+  --hostname localhost --die-with-parent --new-session
+  --tmpfs / --proc /proc --dev /dev
+  --ro-bind /usr /usr --ro-bind /etc /etc
+  --tmpfs /usr/bin --tmpfs /usr/sbin --tmpfs /usr/local
+  --ro-bind "$(readlink -f /bin/sh)" /usr/bin/sh
+  --symlink usr/bin /bin --symlink usr/sbin /sbin --symlink usr/lib /lib
+  --ro-bind /usr/bin "$host_bin" --ro-bind "$farm/stdenv" /.twin/stdenv/bin
+  --ro-bind "$sysroot" "$sysroot"
+  --tmpfs "$cargo_home" --ro-bind "$cargo_home/registry" "$cargo_home/registry"
+  --bind "$root" "$root" --bind "$farm/build" /build --chdir "$root"
+  --clearenv --setenv HOME /homeless-shelter --setenv PATH "$path"
+  --setenv TMPDIR /build --setenv TEMPDIR /build --setenv TMP /build --setenv TEMP /build
+  --setenv NIX_BUILD_TOP /build --setenv NIX_BUILD_CORES "$cores"
+  --setenv SOURCE_DATE_EPOCH 315532800 --setenv CARGO_HOME "$cargo_home"
+  "${args[@]}")
+[ -e /lib64 ] && sandbox+=(--symlink usr/lib64 /lib64)
+
+run_tests() {
+  echo "==> sandbox twin: cargo test --profile release (checkFlags: ${check_flags[*]})"
+  "${sandbox[@]}" cargo test -j "$cores" --profile release --frozen -- \
+    --test-threads="$cores" "${check_flags[@]}"
+}
+
+# checks.lab: srelab and promtool on PATH, SRELAB_PROMETHEUS naming
+# Prometheus (nix/checks.nix), the release binary as the package's.
+run_lab() {
+  echo "==> sandbox twin: checks.lab (nix/lab-check.sh)"
+  local prom
+  prom=$(for line in "${check_inputs[@]}"; do
+    read -r attr program <<<"$line"
+    [ "$program" = prometheus ] && echo "/.twin/check-inputs/$attr/bin/prometheus"
+  done)
+  rm -rf "${farm:?}/build/"*
+  "${sandbox[@]}" --ro-bind "$root/target/release/srelab" /.twin/srelab/bin/srelab \
+    --setenv PATH "/.twin/srelab/bin:$path" --setenv SRELAB_PROMETHEUS "$prom" \
+    bash nix/lab-check.sh
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(test lab)
+for step in "${steps[@]}"; do
+  case $step in
+  test) run_tests ;;
+  lab)
+    [ -x target/release/srelab ] || cargo build --release --locked --quiet
+    run_lab
+    ;;
+  *)
+    echo "usage: scripts/sandbox-twin.sh [test|lab]..." >&2
+    exit 2
+    ;;
+  esac
+done
