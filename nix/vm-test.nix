@@ -46,8 +46,11 @@
     "-d ${toString loadSeconds}s -o json -O ${report}"
     "--max-error-ratio 0.001 --fail-untrustworthy"
   ];
-  # Errors are expected while an instance is down: no gates, stopped at the end.
-  loadDuringFault = load "srelab-load-fault" ["-d 300s"];
+  # Errors are expected while an instance is down: no gates. Its items must
+  # still be the database's new rows: a stopped instance drains what it took.
+  faultSeconds = 90;
+  faultReport = "/tmp/srelab-load-fault.json";
+  loadDuringFault = load "srelab-load-fault" ["-d ${toString faultSeconds}s -o json -O ${faultReport}"];
   alert = state: "srelab verify alert SrelabInstanceDown=${state} --label instance=app:${portA} --prometheus ${prometheus} --timeout 90s";
 in
   pkgs.testers.runNixOSTest {
@@ -137,7 +140,7 @@ in
               "srelab verify items ${report} --rows-before " + rows_before + " --rows-after " + rows_after
           )
 
-      with subtest("under load, a stopped instance fires SrelabInstanceDown; restarted, it resolves"):
+      with subtest("under load, a stopped instance fires SrelabInstanceDown; restarted, it resolves; no item is lost"):
           client.succeed("${loadDuringFault}")
           client.wait_until_succeeds("curl -sSf http://127.0.0.1:${loadPort}/metrics")
           app.succeed("systemctl stop srelab-a.service")
@@ -145,7 +148,12 @@ in
           app.succeed("systemctl start srelab-a.service")
           app.wait_for_open_port(${portA})
           client.succeed("${alert "inactive"}")
-          client.succeed("systemctl stop srelab-load-fault.service")
+          client.wait_until_fails("systemctl is-active srelab-load-fault.service", timeout=${toString (faultSeconds + 60)})
+          client.fail("systemctl is-failed srelab-load-fault.service")
+          rows_final = app.succeed("${rows}").strip()
+          client.succeed(
+              "srelab verify items ${faultReport} --rows-before " + rows_after + " --rows-after " + rows_final
+          )
 
       with subtest("Grafana is healthy and has the provisioned datasource and dashboard"):
           grafana = "http://127.0.0.1:${toString defaults.grafanaPort}"
