@@ -18,13 +18,17 @@
 #     -j N -- --test-threads=N` with the checkFlags of nix/test-phase.nix.
 #     (nixpkgs' buildRustPackage tests with checkType = buildType =
 #     "release".) Not mirrored: `--target <triple>`, which only moves the
-#     artifacts to target/<triple>/ and would build everything a second time.
+#     artifacts to target/<triple>/ and would build everything a second time,
+#     and SOURCE_DATE_EPOCH, which C build scripts (libsqlite3-sys) track:
+#     setting it would rebuild them between the twin and the cargo runs
+#     outside it.
 #
 # The repository stays at its path (read-write, like Nix's build
 # directory), so target/ is shared with the other cargo commands, and so
 # are the Rust toolchain and cargo's registry (read-only) at theirs.
 #
 # Usage: scripts/sandbox-twin.sh [test|lab]... (default: test lab)
+#        scripts/sandbox-twin.sh run CMD...   (a command in the twin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd -P)
@@ -55,14 +59,16 @@ cargo_home=${CARGO_HOME:-$HOME/.cargo}
 cores=$(nproc)
 
 # stdenv's tools: every program of these Debian packages, plus the
-# alternatives Debian names apart (cc, awk), as symlinks into a view of the
+# alternatives Debian names apart (cc, awk, sh), as symlinks into a view of the
 # host's /usr/bin that is not on PATH.
 stdenv_packages=(coreutils findutils diffutils sed grep gawk mawk tar gzip bzip2 xz-utils
   make bash patch file binutils gcc gcc-12 cpp cpp-12)
 farm=$(mktemp -d -t sandbox-twin.XXXXXX)
 trap 'rm -rf "$farm"' EXIT
 mkdir -p "$farm/stdenv" "$farm/build"
-host_bin=/.twin/host-usr-bin
+# gcc finds cc1 and its crt files beside its own directory (../libexec,
+# ../lib), so the view has those too.
+host_bin=/.twin/host/bin
 link() { # link DIR NAME HOSTPATH: DIR/NAME -> the host file, as seen in the twin
   local real
   real=$(readlink -f "$3")
@@ -80,6 +86,8 @@ done
 for name in cc awk; do
   link "$farm/stdenv" "$name" "$(command -v "$name")"
 done
+# nixpkgs' bash has bin/sh too (Debian's sh is dash's).
+link "$farm/stdenv" sh "$(command -v bash)"
 
 # nativeCheckInputs: each program bound under a directory named after its
 # nixpkgs attribute, as a store path would be.
@@ -106,14 +114,15 @@ sandbox=(bwrap
   --tmpfs /usr/bin --tmpfs /usr/sbin --tmpfs /usr/local
   --ro-bind "$(readlink -f /bin/sh)" /usr/bin/sh
   --symlink usr/bin /bin --symlink usr/sbin /sbin --symlink usr/lib /lib
-  --ro-bind /usr/bin "$host_bin" --ro-bind "$farm/stdenv" /.twin/stdenv/bin
+  --ro-bind /usr/bin "$host_bin" --symlink /usr/lib /.twin/host/lib
+  --symlink /usr/libexec /.twin/host/libexec --ro-bind "$farm/stdenv" /.twin/stdenv/bin
   --ro-bind "$sysroot" "$sysroot"
   --tmpfs "$cargo_home" --ro-bind "$cargo_home/registry" "$cargo_home/registry"
   --bind "$root" "$root" --bind "$farm/build" /build --chdir "$root"
   --clearenv --setenv HOME /homeless-shelter --setenv PATH "$path"
   --setenv TMPDIR /build --setenv TEMPDIR /build --setenv TMP /build --setenv TEMP /build
   --setenv NIX_BUILD_TOP /build --setenv NIX_BUILD_CORES "$cores"
-  --setenv SOURCE_DATE_EPOCH 315532800 --setenv CARGO_HOME "$cargo_home"
+  --setenv CARGO_HOME "$cargo_home"
   "${args[@]}")
 [ -e /lib64 ] && sandbox+=(--symlink usr/lib64 /lib64)
 
@@ -130,13 +139,19 @@ run_lab() {
   local prom
   prom=$(for line in "${check_inputs[@]}"; do
     read -r attr program <<<"$line"
-    [ "$program" = prometheus ] && echo "/.twin/check-inputs/$attr/bin/prometheus"
+    if [ "$program" = prometheus ]; then echo "/.twin/check-inputs/$attr/bin/prometheus"; fi
   done)
   rm -rf "${farm:?}/build/"*
   "${sandbox[@]}" --ro-bind "$root/target/release/srelab" /.twin/srelab/bin/srelab \
     --setenv PATH "/.twin/srelab/bin:$path" --setenv SRELAB_PROMETHEUS "$prom" \
     bash nix/lab-check.sh
 }
+
+# `run CMD...`: a command in the twin, to see what a test sees.
+if [ "${1:-}" = run ]; then
+  shift
+  exec "${sandbox[@]}" "$@"
+fi
 
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(test lab)
