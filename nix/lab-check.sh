@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # `srelab lab --check` as checks.lab runs it in the Nix build sandbox, with
 # `srelab` and `promtool` on PATH and SRELAB_PROMETHEUS naming Prometheus;
 # scripts/sandbox-twin.sh runs this same file in its sandbox. No node

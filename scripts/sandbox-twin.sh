@@ -47,6 +47,7 @@ phase() {
   nix --extra-experimental-features nix-command eval --raw --file nix/test-phase.nix "$1" --apply "$2" 2>/dev/null
 }
 mapfile -t check_flags < <(phase checkFlags 'builtins.concatStringsSep "\n"')
+# shellcheck disable=SC2016 # the ${…} are Nix's
 mapfile -t check_inputs < <(phase nativeCheckInputs \
   'x: builtins.concatStringsSep "\n" (builtins.concatLists (builtins.attrValues (builtins.mapAttrs (a: map (p: "${a} ${p}")) x)))')
 [ ${#check_inputs[@]} -gt 0 ] || {
