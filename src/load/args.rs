@@ -61,6 +61,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub request_timeout: humantime::Duration,
 
+    /// When -d ends (or on Ctrl-C), no new request starts; requests in
+    /// flight get this long to finish and count as usual; later ones are
+    /// reported as interrupted
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub graceful_stop: humantime::Duration,
+
     /// Fail (exit 1) when errors and unexpected answers exceed this share
     /// of the steady-state requests
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]

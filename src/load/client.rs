@@ -59,6 +59,23 @@ impl Conn {
         req: Request<'_>,
         timeout: std::time::Duration,
     ) -> Result<Answer, ClientError> {
+        self.prepare(target, &req);
+        self.send(target, timeout).await
+    }
+
+    /// Encodes `req` for `target` into the write buffer: after this, the
+    /// exchange borrows nothing from the request, so it can outlive it.
+    pub fn prepare(&mut self, target: &Target, req: &Request<'_>) {
+        http1::encode(&mut self.write, &target.authority, req);
+    }
+
+    /// Sends the request [`prepare`](Self::prepare) encoded and reads the
+    /// whole answer within `timeout`.
+    pub async fn send(
+        &mut self,
+        target: &Target,
+        timeout: std::time::Duration,
+    ) -> Result<Answer, ClientError> {
         let now = Instant::now();
         // As `tokio::time::timeout`: an unrepresentable deadline is ~30 years.
         let deadline = now
@@ -71,13 +88,7 @@ impl Conn {
             timer.as_mut().reset(deadline);
         }
         {
-            let work = try_exchange(
-                &mut self.stream,
-                &mut self.read,
-                &mut self.write,
-                target,
-                req,
-            );
+            let work = try_exchange(&mut self.stream, &mut self.read, &self.write, target);
             tokio::pin!(work);
             loop {
                 tokio::select! {
@@ -103,9 +114,8 @@ impl Conn {
 async fn try_exchange(
     stream: &mut Option<TcpStream>,
     read: &mut BytesMut,
-    write: &mut Vec<u8>,
+    write: &[u8],
     target: &Target,
-    req: Request<'_>,
 ) -> Result<Answer, ClientError> {
     if stream.as_ref().is_some_and(|io| !idle_and_open(io)) {
         *stream = None;
@@ -118,7 +128,6 @@ async fn try_exchange(
             stream.insert(Box::pin(dial(target)).await?)
         }
     };
-    http1::encode(write, &target.authority, &req);
     let result = match io.write_all(write).await {
         Ok(()) => http1::read_answer(io, read).await,
         Err(e) => Err(e.into()),

@@ -15,6 +15,8 @@ pub struct Config {
     pub seed: u64,
     pub work_ms: u32,
     pub request_timeout: Duration,
+    /// How long requests in flight when the run ends may take to finish.
+    pub graceful_stop: Duration,
     pub workers: u32,
     pub warmup: u64,
     pub duration: Option<Duration>,
@@ -35,6 +37,7 @@ impl Config {
             seed: load.seed.unwrap_or_else(rand::random),
             work_ms: load.work_ms,
             request_timeout: load.request_timeout.into(),
+            graceful_stop: load.graceful_stop.into(),
             workers: args.bench.concurrency.get(),
             warmup: args.bench.warmup,
             duration: args.bench.duration.map(Into::into),

@@ -43,6 +43,11 @@ impl Kind {
     }
 
     /// The HTTP method.
+    /// Whether the request stores something (the server's state changes).
+    pub fn is_write(self) -> bool {
+        self == Kind::Create
+    }
+
     pub fn method(self) -> &'static str {
         match self {
             Kind::Create => "POST",

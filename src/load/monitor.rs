@@ -34,8 +34,11 @@ const CPU_SAMPLE: Duration = Duration::from_millis(250);
 pub struct Monitor {
     /// Arrivals the workers started (open model) or requests begun (closed).
     pub started: AtomicU64,
-    /// Requests cut off by the end of the run or Ctrl-C before an answer.
+    /// Requests still unanswered when the grace after the end of the run
+    /// (or Ctrl-C) ran out; the server may still have served them.
     pub interrupted: AtomicU64,
+    /// Of those, writes (`create`): each may or may not have been stored.
+    pub interrupted_writes: AtomicU64,
     late: AtomicU64,
     /// Sharded by worker, as the request statistics are.
     lags: Box<[Mutex<Lags>]>,
@@ -70,6 +73,7 @@ impl Default for Monitor {
         Monitor {
             started: AtomicU64::new(0),
             interrupted: AtomicU64::new(0),
+            interrupted_writes: AtomicU64::new(0),
             late: AtomicU64::new(0),
             lags: (0..shard_count())
                 .map(|_| Mutex::new(Lags::new()))
@@ -168,6 +172,7 @@ impl Monitor {
             dropped_arrivals: dropped,
             late_arrivals: self.late.load(Ordering::Relaxed),
             interrupted: self.interrupted.load(Ordering::Relaxed),
+            interrupted_writes: self.interrupted_writes.load(Ordering::Relaxed),
             cpu_samples: cpu.samples,
             cpu_saturated_samples: cpu.saturated,
             cpu_max_ratio: cpu.max,
@@ -213,7 +218,11 @@ pub struct SelfReport {
     /// Arrivals started over 10 ms late because every worker was busy;
     /// their latency counts from the due time, so it includes the wait.
     pub late_arrivals: u64,
+    /// Requests still unanswered when the grace after the run ran out.
     pub interrupted: u64,
+    /// Of those, writes: the database may hold up to this many items more
+    /// than `items_created`.
+    pub interrupted_writes: u64,
     pub cpu_samples: u64,
     pub cpu_saturated_samples: u64,
     pub cpu_max_ratio: f64,

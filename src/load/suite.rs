@@ -2,6 +2,8 @@
 //! global sequence number, sent at its due time, checked and recorded.
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::{Arc, Mutex, OnceLock, atomic::Ordering},
     time::Duration,
 };
@@ -13,7 +15,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::{
     check::{self, Created, Outcome},
-    client::{Answer, Conn, Request},
+    client::{Answer, ClientError, Conn, Request},
     config::{Config, mix64},
     metrics::LoadMetrics,
     mix::Kind,
@@ -77,23 +79,29 @@ pub struct Suite {
     pub shared: Arc<Shared>,
 }
 
-/// A worker's own state: its connections and think-time randomness.
+/// A worker's own state: its connections, think-time randomness, and the
+/// request it has on the wire.
 pub struct Worker {
     id: u32,
     conns: Vec<Conn>,
     random: u64,
     started: bool,
+    /// Lives in the state rather than in `bench`'s future: when `-d` ends,
+    /// rlt drops `bench` but hands the state to `teardown`, which lets the
+    /// request finish within `--graceful-stop` and counts it as usual.
+    in_flight: Option<InFlight>,
 }
 
-/// Counts a request as interrupted unless it finished.
-struct InFlight<'a>(&'a Monitor, bool);
+type Exchange = Pin<Box<dyn Future<Output = (Conn, Result<Answer, ClientError>)> + Send>>;
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if !self.1 {
-            self.0.interrupted.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+/// A request on the wire; owns its connection until the answer is read.
+struct InFlight {
+    exchange: Exchange,
+    target: usize,
+    key: (Phase, usize, Kind),
+    plan: check::Plan,
+    /// Where its latency counts from.
+    from: Instant,
 }
 
 #[async_trait]
@@ -114,7 +122,30 @@ impl BenchSuite for Suite {
             conns,
             random,
             started: false,
+            in_flight: None,
         })
+    }
+
+    /// Finishes the request the end of the run caught on the wire, within
+    /// the grace; one still unanswered then is interrupted.
+    async fn teardown(self, mut w: Worker, _info: IterInfo) -> Result<()> {
+        let Some(mut sent) = w.in_flight.take() else {
+            return Ok(());
+        };
+        let monitor = &self.shared.monitor;
+        let grace = self.shared.config.graceful_stop;
+        match tokio::time::timeout(grace, sent.exchange.as_mut()).await {
+            Ok((_, answer)) => {
+                self.finish(w.id, sent, &answer);
+            }
+            Err(_) => {
+                monitor.interrupted.fetch_add(1, Ordering::Relaxed);
+                if sent.key.2.is_write() {
+                    monitor.interrupted_writes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn bench(&mut self, w: &mut Worker, info: &IterInfo) -> Result<IterReport> {
@@ -134,24 +165,25 @@ impl BenchSuite for Suite {
             json_body: plan.body.as_deref(),
         };
 
-        let mut in_flight = InFlight(&shared.monitor, false);
         let conn = &mut w.conns[target];
-        let answer = conn
-            .exchange(&cfg.targets[target], req, cfg.request_timeout)
-            .await;
-        let latency = from.elapsed();
-        in_flight.1 = true;
-        let (outcome, status) = match &answer {
-            Ok(a) => {
-                let (outcome, created) = check::check(&plan, cfg.work_ms, a);
-                if let Some(c) = created {
-                    shared.remember(target, c);
-                }
-                (outcome, Some(a.status.as_u16()))
-            }
-            Err(_) => (Outcome::TransportError, None),
-        };
-        self.record(w.id, (phase, target, plan.kind), outcome, status, latency);
+        conn.prepare(&cfg.targets[target], &req);
+        let mut conn = std::mem::take(conn);
+        let suite = self.shared.clone();
+        let sent = w.in_flight.insert(InFlight {
+            exchange: Box::pin(async move {
+                let cfg = &suite.config;
+                let answer = conn.send(&cfg.targets[target], cfg.request_timeout).await;
+                (conn, answer)
+            }),
+            target,
+            key: (phase, target, plan.kind),
+            plan,
+            from,
+        });
+        let (conn, answer) = sent.exchange.as_mut().await;
+        let sent = w.in_flight.take().expect("the request just sent");
+        w.conns[target] = conn;
+        let (outcome, latency) = self.finish(w.id, sent, &answer);
         let answer = answer?;
         Ok(IterReport {
             duration: latency,
@@ -163,6 +195,28 @@ impl BenchSuite for Suite {
 }
 
 impl Suite {
+    /// Checks and records a request's answer; returns its outcome and latency.
+    fn finish(
+        &self,
+        worker: u32,
+        sent: InFlight,
+        answer: &Result<Answer, ClientError>,
+    ) -> (Outcome, Duration) {
+        let latency = sent.from.elapsed();
+        let (outcome, status) = match answer {
+            Ok(a) => {
+                let (outcome, created) = check::check(&sent.plan, self.shared.config.work_ms, a);
+                if let Some(c) = created {
+                    self.shared.remember(sent.target, c);
+                }
+                (outcome, Some(a.status.as_u16()))
+            }
+            Err(_) => (Outcome::TransportError, None),
+        };
+        self.record(worker, sent.key, outcome, status, latency);
+        (outcome, latency)
+    }
+
     /// Request `k`: its target (round robin) and what to send (by seed and `k`).
     fn plan(&self, k: u64, phase: Phase) -> (usize, check::Plan) {
         let shared = &*self.shared;

@@ -58,8 +58,9 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "interrupted requests: {}; client CPU max {:.0}%",
+        "interrupted requests (unanswered after the graceful stop): {} ({} writes); client CPU max {:.0}%",
         m.interrupted,
+        m.interrupted_writes,
         m.cpu_max_ratio * 100.0
     );
     if r.trustworthy {

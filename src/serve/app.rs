@@ -45,12 +45,18 @@ impl App {
         if !self.config.request_metrics {
             return self.answer(route, id, req).await;
         }
-        let method = req.method().clone();
         let _in_flight = InFlight::enter(&self.metrics.http.in_flight);
+        let mut pending = Abandoned {
+            app: &self,
+            method: Some(req.method().clone()),
+            route,
+        };
         let response = self.answer(route, id, req).await;
-        self.metrics
-            .http
-            .observe(&method, route, response.status(), start.elapsed());
+        if let Some(method) = pending.method.take() {
+            self.metrics
+                .http
+                .observe(&method, route, response.status(), start.elapsed());
+        }
         response
     }
 
@@ -118,6 +124,23 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
             "item id must be a positive integer, got {:?}",
             h::truncate(raw, 40)
         ))),
+    }
+}
+
+/// Counts a request as abandoned (status 499) when its handler future is
+/// dropped before the answer, i.e. the client closed the connection.
+struct Abandoned<'a> {
+    app: &'a App,
+    /// Taken once the answer is counted.
+    method: Option<Method>,
+    route: Route,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(method) = &self.method {
+            self.app.metrics.http.abandoned(method, self.route);
+        }
     }
 }
 

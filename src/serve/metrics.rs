@@ -36,6 +36,13 @@ const METHODS: [&str; 8] = [
 /// Status codes with a cached counter handle; others are looked up per request.
 const STATUSES: [u16; 12] = [200, 201, 400, 404, 405, 413, 414, 415, 422, 500, 503, 504];
 
+/// nginx's non-standard "client closed request" status, for requests whose
+/// client went away before the answer.
+pub const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => panic!("499 is a valid status code"),
+};
+
 /// All metrics of one service instance.
 pub struct Metrics {
     pub registry: Registry,
@@ -143,6 +150,14 @@ impl HttpMetrics {
                 .inc(),
             None => self.counter(m, route, status).inc(),
         }
+    }
+
+    /// Records a request whose client went away before its answer was ready
+    /// (the handler future was dropped): `status="499"`, nginx's "client
+    /// closed request", without a duration since no response was made. A
+    /// write it had queued still commits, so counters and rows agree.
+    pub fn abandoned(&self, method: &Method, route: Route) {
+        self.counter(method_index(method), route, CLIENT_CLOSED).inc();
     }
 
     /// Records a request hyper answered itself before routing (a malformed
