@@ -157,7 +157,8 @@ impl HttpMetrics {
     /// closed request", without a duration since no response was made. A
     /// write it had queued still commits, so counters and rows agree.
     pub fn abandoned(&self, method: &Method, route: Route) {
-        self.counter(method_index(method), route, CLIENT_CLOSED).inc();
+        self.counter(method_index(method), route, CLIENT_CLOSED)
+            .inc();
     }
 
     /// Records a request hyper answered itself before routing (a malformed
