@@ -77,7 +77,7 @@ fn check_goes_on_without_a_node_exporter_that_dies_at_start() {
     std::fs::set_permissions(&dying, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let (code, out, err) = output(
         lab(&state)
-            .args(["--check", "--duration", "6s", "--no-fault"])
+            .args(["--check", "--duration", "10s", "--no-fault"])
             .arg("--node-exporter-bin")
             .arg(&dying),
     );
