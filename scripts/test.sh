@@ -9,16 +9,7 @@ cd "$(dirname "$0")/.."
 # bubblewrap for the sandbox twin, wrk and sqlite3 for the benchmark script.
 packages=(prometheus prometheus-node-exporter nix-bin bubblewrap wrk sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  missing=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "==> apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
+  bash scripts/apt-install.sh "${packages[@]}"
 fi
 
 for tool in promtool prometheus; do

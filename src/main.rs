@@ -9,8 +9,8 @@ fn main() -> ExitCode {
     match srelab::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", srelab::error_line(&err));
+            srelab::exit_code(&err)
         }
     }
 }

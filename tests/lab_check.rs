@@ -269,8 +269,8 @@ fn load_runs_in_the_foreground_then_the_lab_waits() {
         guard.0.try_wait().unwrap().is_none(),
         "the lab keeps running after the load"
     );
-    let load = std::fs::read_to_string(state.join("pids")).unwrap();
-    assert!(load.lines().any(|l| l.ends_with(" load")), "{load}");
+    let started = lab_support::children_started(&state);
+    assert!(started.iter().any(|(_, n)| n == "load"), "{started:?}");
     guard.signal(Signal::SIGTERM);
     assert!(
         guard

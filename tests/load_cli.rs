@@ -408,6 +408,8 @@ async fn timeouts_are_transport_errors_not_unexpected_answers() {
         "1500ms",
         "--request-timeout",
         "200ms",
+        "--max-error-ratio",
+        "1",
         "-q",
         "-o",
         "json",

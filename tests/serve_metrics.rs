@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{HttpConn, Server, request, sample, spawn_serve};
+use common::{HttpConn, Server, request, sample, serve_command, spawn_serve, start_serve};
 
 const PROMTOOL: &str = "/usr/bin/promtool";
 
@@ -173,7 +173,14 @@ fn route_label_stays_bounded_after_1000_unknown_paths() {
 
 #[test]
 fn a_panicking_handler_is_a_counted_500_and_the_server_lives_on() {
-    let (_dir, server) = server(&["--debug-panic-route"]);
+    // The panics are expected: their log (with a backtrace under
+    // RUST_BACKTRACE=1) is read here, not printed into the test output.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_command(&dir.path().join("metrics.db"), &["--debug-panic-route"]);
+    cmd.stderr(Stdio::piped());
+    let mut server = start_serve(cmd);
+    let stderr = server.guard.take_stderr().unwrap();
+    let log = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     for _ in 0..3 {
         let response = server.get("/debug/panic");
         assert_eq!(response.status, 500, "{}", response.text());
@@ -192,6 +199,13 @@ fn a_panicking_handler_is_a_counted_500_and_the_server_lives_on() {
         sample(&text, "http_requests_in_flight"),
         Some(1.0),
         "only the scrape"
+    );
+    server.guard.stop();
+    let log = log.join().unwrap();
+    assert_eq!(
+        log.matches("handler panicked; answered 500").count(),
+        3,
+        "each panic is logged: {log}"
     );
 }
 

@@ -136,7 +136,10 @@ fn dashboard_queries_must_run_and_return_data() {
     let other_job = r#"srelab_load_requests_total{job="srelab-load"}"#;
     let (code, out, err) = verify(&prom.url, SPEC, &[other_job], &["--timeout", "20s"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("skipped d.json panel"), "{out}");
+    assert!(
+        out.contains("skipped (no data: job srelab-load is not scraped): d.json panel"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -205,18 +208,18 @@ fn too_few_instances_and_bad_spec() {
     )
     .unwrap();
     let (code, _, err) = run(srelab().args(["verify", "--rules"]).arg(&rules));
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains("r.yml: invalid rules file: "), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
     std::fs::write(&spec, "[[signal]]\nname = 'x'\n").unwrap();
     let (code, _, err) = run(srelab().args(["verify", "--spec"]).arg(&spec));
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(err.starts_with("error: invalid spec"), "{err}");
     let (code, _, err) = run(srelab()
         .args(["verify", "--spec"])
         .arg(Path::new("/nonexistent.toml")));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("cannot read the spec /nonexistent.toml"),
         "{err}"

@@ -35,21 +35,27 @@ pub const NODE_EXPORTER: Program = Program {
 };
 
 impl Program {
-    /// The explicit path when given (it must exist), else the first name on PATH.
+    /// The explicit path when given (it must be an executable file), else
+    /// the first name on PATH.
     pub fn find(&self, explicit: Option<&Path>) -> Result<PathBuf, LabError> {
         match explicit {
-            Some(path) if is_executable(path) => Ok(path.to_owned()),
-            Some(path) => Err(self.missing(format!(" at {}", path.display()))),
+            Some(path) => match unusable(path) {
+                None => Ok(path.to_owned()),
+                Some(why) => Err(self.missing(format!("{why} at {}", path.display()))),
+            },
             None => self.names.iter().find_map(|n| on_path(n)).ok_or_else(|| {
-                self.missing(format!(" on PATH (looked for {})", self.names.join(", ")))
+                self.missing(format!(
+                    "not found on PATH (looked for {})",
+                    self.names.join(", ")
+                ))
             }),
         }
     }
 
-    fn missing(&self, where_: String) -> LabError {
+    fn missing(&self, problem: String) -> LabError {
         LabError::MissingBinary {
             what: self.what,
-            where_,
+            problem,
             hint: self.hint,
         }
     }
@@ -64,9 +70,19 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 fn is_executable(path: &Path) -> bool {
+    unusable(path).is_none()
+}
+
+/// Why `path` cannot be run, or `None` when it is an executable file.
+fn unusable(path: &Path) -> Option<&'static str> {
     use std::os::unix::fs::PermissionsExt as _;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    match path.metadata() {
+        Err(_) => Some("not found"),
+        Ok(m) if m.is_dir() => Some("is a directory"),
+        Ok(m) if !m.is_file() => Some("is not a regular file"),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Some("is not executable"),
+        Ok(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +103,23 @@ mod tests {
             msg.contains("nix run .#lab") && msg.contains("`prometheus`"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_file_that_is_not_executable_is_named_so() {
+        let msg = PROMETHEUS
+            .find(Some(Path::new("/etc/passwd")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("Prometheus is not executable at /etc/passwd;"),
+            "{msg}"
+        );
+        let msg = PROMETHEUS
+            .find(Some(Path::new("/")))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("Prometheus is a directory"), "{msg}");
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! is the verdict.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use tokio::time::Instant;
 use super::defaults::JOB;
 use super::output::{esay, say};
 use super::process;
-use super::run::{STARTUP_LIMIT, Signals};
+use super::run::{STARTUP_LIMIT, Signals, print_notices};
 use super::stack::{Lab, Plan, instance_name};
 use crate::verify;
 use crate::verify::alert::{self, State, Want};
@@ -29,9 +28,9 @@ const FAULT_LIMIT: Duration = Duration::from_secs(90);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub duration: Duration,
-    pub verify_timeout: Duration,
     pub fault: bool,
-    pub spec: Option<PathBuf>,
+    /// What verify checks (read before anything starts).
+    pub verify: verify::Config,
 }
 
 /// What the check saw.
@@ -49,6 +48,7 @@ pub async fn run(plan: Plan, opts: Options) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new()?;
     let started = Instant::now();
     let mut lab = Lab::prepare(plan)?;
+    print_notices(&lab);
     let mut v = Verdict::default();
     tokio::select! {
         r = steps(&mut lab, &opts, started, &mut v) => {
@@ -101,17 +101,8 @@ async fn steps(
 async fn verify_under_load(lab: &mut Lab, opts: &Options, v: &mut Verdict) -> anyhow::Result<()> {
     lab.start_load(opts.duration, false)?;
     lab.wait_targets(true, Duration::from_secs(30)).await?;
-    let cfg = verify::Config::from_sources(
-        &lab.plan.prometheus_url(),
-        opts.spec.as_deref(),
-        None,
-        None,
-        JOB,
-        lab.plan.instances.into(),
-        opts.verify_timeout,
-    )?;
     let t = Instant::now();
-    let report = verify::check::run(&cfg).await;
+    let report = verify::check::run(&opts.verify).await?;
     say(report.table().trim_end());
     v.verify = Some((report.ok(), t.elapsed()));
     v.problems.extend(report.problems());

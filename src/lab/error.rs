@@ -5,15 +5,16 @@ use std::path::PathBuf;
 /// What can stop the lab from starting or running.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    /// A required binary is missing; `main` prints this and exits 2.
-    #[error("{what} not found{where_}; {hint}")]
+    /// A binary is missing or cannot run; `main` exits 2 for it.
+    #[error("{what} {problem}; {hint}")]
     MissingBinary {
         what: &'static str,
-        where_: String,
+        problem: String,
         hint: &'static str,
     },
-    #[error("port {addr} ({what}) is already in use")]
-    PortInUse { addr: String, what: String },
+    /// Every planned port that is taken, as `ADDR (what)`.
+    #[error("{} {} {} already in use", if .0.len() == 1 { "port" } else { "ports" }, .0.join(", "), if .0.len() == 1 { "is" } else { "are" })]
+    PortsInUse(Vec<String>),
     #[error("port {port} is planned for both {first} and {second}")]
     PortClash {
         port: u16,

@@ -1,7 +1,13 @@
 //! `srelab lab`: brings up N `srelab serve` instances on one SQLite file,
 //! Prometheus with a generated configuration and the alert rules, node
 //! exporter and Grafana when found; `--load` drives the load tool in the
-//! foreground; `--check` runs the headless end-to-end check.
+//! foreground; `--check` runs the headless end-to-end check. Every input
+//! (binaries, the spec, the load options) is checked before anything starts.
+//!
+//! Exit codes: 0 the lab stopped on Ctrl-C/SIGTERM, or the check passed;
+//! 1 the check failed, the lab could not start (a port in use) or a child
+//! died; 2 a flag or input mistake (a missing Prometheus, an unreadable spec,
+//! load options `srelab load` refuses).
 //!
 //! - [`defaults`]: ports and names shared with the NixOS modules.
 //! - [`binaries`], [`ports`], [`state`]: finding programs, checking ports,
@@ -24,16 +30,24 @@ pub mod run;
 pub mod stack;
 pub mod state;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::Parser as _;
 
+use crate::UsageError;
 use error::LabError;
 use stack::Plan;
 
 /// Arguments of `srelab lab`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 stopped by Ctrl-C/SIGTERM, or the check passed; \
+    1 the check failed, the lab could not start or a child died; 2 a flag or input mistake."
+)]
 pub struct Args {
     /// Number of `srelab serve` instances.
     #[arg(long, default_value_t = defaults::INSTANCES, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -74,7 +88,8 @@ pub struct Args {
     /// Run without node exporter even when it is found.
     #[arg(long)]
     pub no_node_exporter: bool,
-    /// Drive the load tool (with its TUI) for this long once the lab is up.
+    /// Drive the load tool (with its TUI) for this long once the lab is up;
+    /// options of `srelab load` go after `--` (e.g. `--load 60s -- -r 200`).
     #[arg(long, value_name = "DURATION", conflicts_with = "check")]
     pub load: Option<humantime::Duration>,
     /// Headless check: start everything, load, verify, inject a fault, stop; the exit code is the verdict.
@@ -105,39 +120,97 @@ pub struct Args {
     /// Extra argument for every `srelab serve` (repeatable).
     #[arg(long, hide = true, allow_hyphen_values = true, value_name = "ARG")]
     pub serve_arg: Vec<String>,
-    /// Extra argument for `srelab load` (repeatable).
-    #[arg(long, hide = true, allow_hyphen_values = true, value_name = "ARG")]
-    pub load_arg: Vec<String>,
+    /// Options for `srelab load` (with --load or --check), e.g. `-- -r 200 --mix list=1,create=1`.
+    #[arg(last = true, value_name = "LOAD_OPTIONS")]
+    pub load_options: Vec<String>,
 }
 
 /// Runs `srelab lab`.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = match plan(&args) {
-        Ok(plan) => plan,
-        Err(e @ LabError::MissingBinary { .. }) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-        Err(e) => return Err(e.into()),
+    let plan = plan(&args).map_err(|e| match e {
+        e @ LabError::MissingBinary { .. } => anyhow::Error::new(UsageError::new(e)),
+        e => e.into(),
+    })?;
+    let load = match (args.check, args.load) {
+        (true, _) => Some(args.duration.into()),
+        (false, load) => load.map(Into::into),
     };
+    match load {
+        Some(duration) => check_load_options(&plan, duration).map_err(UsageError::new)?,
+        None if !plan.load_options.is_empty() => {
+            return Err(UsageError::new(anyhow::anyhow!(
+                "options after `--` are for the load tool: give --load DURATION or --check"
+            ))
+            .into());
+        }
+        None => {}
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     if args.check {
+        let verify = crate::verify::Config::from_sources(
+            &plan.prometheus_url(),
+            args.spec.as_deref(),
+            None,
+            None,
+            defaults::JOB,
+            plan.instances.into(),
+            args.verify_timeout.into(),
+        )
+        .map_err(UsageError)?;
         let opts = check::Options {
             duration: args.duration.into(),
-            verify_timeout: args.verify_timeout.into(),
             fault: !args.no_fault,
-            spec: args.spec.clone(),
+            verify,
         };
         rt.block_on(check::run(plan, opts))
     } else {
-        rt.block_on(run::run(plan, args.load.map(Into::into)))
+        rt.block_on(run::run(plan, load))
     }
 }
 
-/// Resolves binaries and ports into a plan; Prometheus must exist.
+/// Parses the load tool's command line as the lab will run it, so a
+/// mistake in the options after `--` is found before anything starts.
+fn check_load_options(plan: &Plan, duration: Duration) -> anyhow::Result<()> {
+    let owned: [(&[&str], &str); 2] = [
+        (
+            &["-d", "--duration"],
+            "give the load's duration to --load (with --check: --duration)",
+        ),
+        (
+            &["--metrics-listen"],
+            "the lab sets it to --load-metrics-port, where Prometheus scrapes",
+        ),
+    ];
+    for (flags, why) in owned {
+        if plan.load_option_given(flags) {
+            anyhow::bail!("the load options after `--`: {}: {why}", flags.join("/"));
+        }
+    }
+    #[derive(clap::Parser)]
+    #[command(name = "srelab load")]
+    struct LoadCli {
+        #[command(flatten)]
+        args: crate::load::Args,
+    }
+    let argv = std::iter::once("srelab load".to_owned()).chain(plan.load_args(duration, false));
+    let cli = LoadCli::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        anyhow::anyhow!(
+            "the load options after `--`: {}",
+            first.trim_start_matches("error: ")
+        )
+    })?;
+    crate::load::run::check_flags(&cli.args)
+        .map_err(|e| anyhow::anyhow!("the load options after `--`: {e}"))
+}
+
+/// Resolves binaries and ports into a plan; Prometheus must exist. What
+/// does not run, and why, is kept for the summary; notices wait until the
+/// lab starts.
 fn plan(args: &Args) -> Result<Plan, LabError> {
     if args.base_port.checked_add(args.instances - 1).is_none() {
         return Err(LabError::PortRange {
@@ -146,21 +219,32 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         });
     }
     let prometheus_bin = binaries::PROMETHEUS.find(args.prometheus_bin.as_deref())?;
+    let mut not_running = BTreeMap::new();
+    let mut notices = Vec::new();
     let node_exporter_bin = match (&args.node_exporter_bin, args.no_node_exporter) {
-        (_, true) => None,
+        (_, true) => {
+            not_running.insert(
+                stack::NODE_EXPORTER,
+                "disabled by --no-node-exporter".into(),
+            );
+            None
+        }
         (Some(p), false) => Some(binaries::NODE_EXPORTER.find(Some(p))?),
-        (None, false) => match binaries::NODE_EXPORTER.find(None) {
-            Ok(bin) => Some(bin),
-            Err(e) => {
-                eprintln!("notice: {e}; the lab runs without it");
-                None
-            }
-        },
+        (None, false) => binaries::NODE_EXPORTER
+            .find(None)
+            .map_err(|_| not_running.insert(stack::NODE_EXPORTER, "not found".into()))
+            .ok(),
     };
     let grafana = if args.no_grafana {
+        not_running.insert(stack::GRAFANA, "disabled by --no-grafana".into());
         None
     } else {
-        find_grafana(args)?
+        let found = find_grafana(args)?;
+        if let Err((short, why)) = &found {
+            notices.push(format!("notice: {why}; the lab runs without Grafana"));
+            not_running.insert(stack::GRAFANA, short.to_string());
+        }
+        found.ok()
     };
     Ok(Plan {
         instances: args.instances,
@@ -174,31 +258,36 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         grafana,
         node_exporter_bin,
         serve_args: args.serve_arg.clone(),
-        load_args: args.load_arg.clone(),
+        load_options: args.load_options.clone(),
+        not_running,
+        notices,
     })
 }
 
-/// Grafana's binary and home path; a missing Grafana is one notice, not an error.
-fn find_grafana(args: &Args) -> Result<Option<(PathBuf, PathBuf)>, LabError> {
+/// Why an optional program does not run: a few words, and the whole notice.
+type Absent = (&'static str, String);
+
+/// Grafana's binary and home path, or why it does not run (not an error
+/// unless `--grafana-bin` named it).
+fn find_grafana(args: &Args) -> Result<Result<(PathBuf, PathBuf), Absent>, LabError> {
     let bin = match (
         &args.grafana_bin,
         binaries::GRAFANA.find(args.grafana_bin.as_deref()),
     ) {
         (_, Ok(bin)) => bin,
         (Some(_), Err(e)) => return Err(e),
-        (None, Err(e)) => {
-            eprintln!("notice: {e}; the lab runs without Grafana");
-            return Ok(None);
-        }
+        (None, Err(e)) => return Ok(Err(("not found", e.to_string()))),
     };
-    match grafana::homepath(&bin, args.grafana_homepath.as_deref()) {
-        Some(home) => Ok(Some((bin, home))),
-        None => {
-            eprintln!(
-                "notice: Grafana's home path is unknown for {}; pass --grafana-homepath / SRELAB_GRAFANA_HOMEPATH; the lab runs without Grafana",
-                bin.display()
-            );
-            Ok(None)
-        }
-    }
+    Ok(
+        match grafana::homepath(&bin, args.grafana_homepath.as_deref()) {
+            Some(home) => Ok((bin, home)),
+            None => Err((
+                "its home path is unknown",
+                format!(
+                    "Grafana's home path is unknown for {}; pass --grafana-homepath / SRELAB_GRAFANA_HOMEPATH",
+                    bin.display()
+                ),
+            )),
+        },
+    )
 }

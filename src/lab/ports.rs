@@ -26,7 +26,7 @@ pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Fails on the first port planned twice or already taken, naming it.
+/// Fails on the first port planned twice, or naming every port already taken.
 pub fn ensure_free(ports: &[Port]) -> Result<(), LabError> {
     let mut seen: BTreeMap<u16, &str> = BTreeMap::new();
     for p in ports {
@@ -38,15 +38,18 @@ pub fn ensure_free(ports: &[Port]) -> Result<(), LabError> {
             });
         }
     }
-    for p in ports {
-        // Binding and dropping is the honest test: it fails exactly when the
-        // child's own bind would.
-        TcpListener::bind(p.addr).map_err(|_| LabError::PortInUse {
-            addr: p.addr.to_string(),
-            what: p.what.clone(),
-        })?;
+    // Binding and dropping is the honest test: it fails exactly when the
+    // child's own bind would.
+    let taken: Vec<String> = ports
+        .iter()
+        .filter(|p| TcpListener::bind(p.addr).is_err())
+        .map(|p| format!("{} ({})", p.addr, p.what))
+        .collect();
+    if taken.is_empty() {
+        Ok(())
+    } else {
+        Err(LabError::PortsInUse(taken))
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -61,6 +64,33 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!("port 127.0.0.1:{port} (prometheus) is already in use")
+        );
+    }
+
+    #[test]
+    fn every_taken_port_is_named_at_once() {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (pa, pb) = (
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port(),
+        );
+        let free = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = ensure_free(&[
+            Port::new("srelab-1", pa),
+            Port::new("srelab-2", free),
+            Port::new("prometheus", pb),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "ports 127.0.0.1:{pa} (srelab-1), 127.0.0.1:{pb} (prometheus) are already in use"
+            )
         );
     }
 

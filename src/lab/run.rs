@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::grafana;
 use super::output::{esay, say};
-use super::stack::{Lab, Plan, instance_name};
+use super::stack::{GRAFANA, Lab, NODE_EXPORTER, Plan, instance_name};
 
 /// How long the lab waits for every scrape target at start-up.
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(60);
@@ -44,6 +44,7 @@ pub async fn run(plan: Plan, load: Option<Duration>) -> anyhow::Result<ExitCode>
     let mut signals = Signals::new()?;
     let started = Instant::now();
     let mut lab = Lab::prepare(plan)?;
+    print_notices(&lab);
     let result = tokio::select! {
         r = interactive(&mut lab, load, started) => r,
         name = signals.recv() => {
@@ -59,6 +60,26 @@ pub async fn run(plan: Plan, load: Option<Duration>) -> anyhow::Result<ExitCode>
     result
 }
 
+/// The notices of the plan, once every error that stops the start is ruled out.
+pub fn print_notices(lab: &Lab) {
+    for notice in &lab.plan.notices {
+        esay(notice);
+    }
+}
+
+/// Links to Prometheus' targets and alerts pages that answer on the
+/// Prometheus that runs (`/targets`, or `/classic/targets` on builds with
+/// only the classic UI).
+pub async fn prometheus_links(lab: &Lab) -> Vec<(&'static str, String)> {
+    let mut links = Vec::new();
+    for page in ["targets", "alerts"] {
+        if let Some(url) = lab.prom.ui_page(page).await {
+            links.push((page, url));
+        }
+    }
+    links
+}
+
 async fn interactive(
     lab: &mut Lab,
     load: Option<Duration>,
@@ -68,7 +89,8 @@ async fn interactive(
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     let up_after = started.elapsed();
     let grafana_ok = lab.grafana_healthy(Duration::from_secs(60)).await;
-    say(summary(lab, up_after, grafana_ok).trim_end());
+    let links = prometheus_links(lab).await;
+    say(summary(lab, up_after, grafana_ok, &links).trim_end());
     if let Some(duration) = load {
         lab.start_load(duration, true)?;
         let status = lab.wait_load(duration + Duration::from_secs(60)).await;
@@ -83,17 +105,31 @@ async fn interactive(
     }
 }
 
-/// What runs where.
-pub fn summary(lab: &Lab, up_after: Duration, grafana_ok: Option<bool>) -> String {
+/// What runs where; `links` are Prometheus' pages by name.
+pub fn summary(
+    lab: &Lab,
+    up_after: Duration,
+    grafana_ok: Option<bool>,
+    links: &[(&str, String)],
+) -> String {
     let p = &lab.plan;
     let mut rows: Vec<(String, String)> = (0..p.instances)
         .map(|i| (instance_name(i), format!("http://{}", p.instance_addr(i))))
         .collect();
-    let prom = p.prometheus_url();
+    let pages: Vec<String> = links.iter().map(|(n, url)| format!("{n}: {url}")).collect();
+    let pages = if pages.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", pages.join(", "))
+    };
     rows.push((
         "prometheus".into(),
-        format!("{prom}  (targets: {prom}/targets, alerts: {prom}/alerts)"),
+        format!("{}{pages}", p.prometheus_url()),
     ));
+    let not_running = |what: &str| {
+        let why = p.not_running.get(what).map_or("not found", String::as_str);
+        format!("not running ({why})")
+    };
     match grafana_ok {
         Some(ok) => {
             let (user, password) = grafana::LOGIN;
@@ -103,31 +139,28 @@ pub fn summary(lab: &Lab, up_after: Duration, grafana_ok: Option<bool>) -> Strin
                 " (not answering yet; see its log)"
             };
             rows.push((
-                "grafana".into(),
+                GRAFANA.into(),
                 format!(
                     "http://127.0.0.1:{}  login {user} / {password}{note}",
                     p.grafana_port
                 ),
             ));
         }
-        None => rows.push(("grafana".into(), "not running (not found)".into())),
+        None => rows.push((GRAFANA.into(), not_running(GRAFANA))),
     }
     match &p.node_exporter_bin {
         Some(_) => rows.push((
-            "node exporter".into(),
+            NODE_EXPORTER.into(),
             format!("http://127.0.0.1:{}/metrics", p.node_exporter_port),
         )),
-        None if lab.node_exporter_died() => rows.push((
-            "node exporter".into(),
-            "not running (exited at start; see its log)".into(),
-        )),
-        None => rows.push(("node exporter".into(), "not running (not found)".into())),
+        None => rows.push((NODE_EXPORTER.into(), not_running(NODE_EXPORTER))),
     }
     rows.push((
         "load metrics".into(),
         format!(
-            "127.0.0.1:{0}, scraped while `srelab load --metrics-listen 127.0.0.1:{0}` runs",
-            p.load_metrics_port
+            "127.0.0.1:{}, scraped while a load runs: `srelab load {}`",
+            p.load_metrics_port,
+            p.load_args(Duration::from_secs(60), false).join(" ")
         ),
     ));
     rows.push(("database".into(), lab.state.db().display().to_string()));

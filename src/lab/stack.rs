@@ -1,10 +1,13 @@
 //! The running lab: the instances, Prometheus, node exporter, Grafana and
 //! the load tool as supervised children, with what it takes to start them,
 //! wait for their scrape targets, stop or restart one, and shut all down.
+//! `STATE/pids` lists the children running now (rewritten as they start and
+//! exit); `STATE/logs/children.log` records each start and exit of this run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
@@ -19,6 +22,14 @@ use super::process::{self, Child, Output};
 use super::state::StateDir;
 use super::{grafana, prometheus};
 use crate::verify::prom::{self, Prometheus};
+
+/// The name of Grafana in the summary and [`Plan::not_running`].
+pub const GRAFANA: &str = "grafana";
+/// The name of node exporter in the summary and [`Plan::not_running`].
+pub const NODE_EXPORTER: &str = "node exporter";
+
+/// The load tool's concurrency in the lab unless its options set one.
+pub const LOAD_CONCURRENCY: &str = "4";
 
 /// Everything the lab will run, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -36,8 +47,12 @@ pub struct Plan {
     pub node_exporter_bin: Option<PathBuf>,
     /// Extra arguments for every `srelab serve`.
     pub serve_args: Vec<String>,
-    /// Extra arguments for `srelab load`.
-    pub load_args: Vec<String>,
+    /// Options for `srelab load`, given after `--`.
+    pub load_options: Vec<String>,
+    /// Optional programs that do not run, and why (e.g. "disabled (--no-grafana)").
+    pub not_running: BTreeMap<&'static str, String>,
+    /// Printed once the lab starts, after every error is ruled out.
+    pub notices: Vec<String>,
 }
 
 impl Plan {
@@ -70,13 +85,50 @@ impl Plan {
         ports::local(self.load_metrics_port)
     }
 
+    /// The arguments of `srelab load` (after `load`) against every instance
+    /// for `duration`, its metrics where Prometheus scrapes them, then the
+    /// user's options.
+    pub fn load_args(&self, duration: Duration, quiet: bool) -> Vec<String> {
+        let mut args = Vec::new();
+        for i in 0..self.instances {
+            args.push("--target".to_owned());
+            args.push(format!("http://{}", self.instance_addr(i)));
+        }
+        args.extend([
+            "--duration".to_owned(),
+            humantime::format_duration(duration).to_string(),
+            "--metrics-listen".to_owned(),
+            self.load_addr().to_string(),
+        ]);
+        if !self.load_option_given(&["-c", "--concurrency"]) {
+            args.extend(["--concurrency".to_owned(), LOAD_CONCURRENCY.to_owned()]);
+        }
+        if quiet && !self.load_option_given(&["-q", "--quiet"]) {
+            args.push("--quiet".to_owned());
+        }
+        args.extend(self.load_options.iter().cloned());
+        args
+    }
+
+    /// Whether the user's load options set one of `flags` (`-c 8`, `-c8`,
+    /// `--concurrency=8` alike).
+    pub fn load_option_given(&self, flags: &[&str]) -> bool {
+        self.load_options.iter().any(|a| {
+            flags.iter().any(|f| {
+                a == f
+                    || a.starts_with(&format!("{f}="))
+                    || (f.len() == 2 && !a.starts_with("--") && a.starts_with(f))
+            })
+        })
+    }
+
     fn node_exporter_addr(&self) -> SocketAddr {
         ports::local(self.node_exporter_port)
     }
 }
 
 /// The node exporter's name among the lab's children (and its log's).
-const NODE_EXPORTER: &str = "node-exporter";
+const NODE_EXPORTER_CHILD: &str = "node-exporter";
 
 /// How long the node exporter gets to listen (or to die) at start.
 const NODE_EXPORTER_START: Duration = Duration::from_secs(10);
@@ -97,15 +149,19 @@ pub struct Lab {
     load: Option<Child>,
     /// Peak resident memory (KiB) by child name, of children already stopped.
     peaks: BTreeMap<String, u64>,
-    /// Whether the node exporter was found but exited at start.
-    node_exporter_died: bool,
 }
 
 impl Lab {
-    /// Checks every port and prepares the state directory; starts nothing.
+    /// Checks every port and prepares the state directory (the pids and
+    /// children files of an earlier run are dropped); starts nothing.
     pub fn prepare(plan: Plan) -> Result<Lab, LabError> {
         ports::ensure_free(&plan.ports())?;
         let state = StateDir::prepare(&plan.state_dir)?;
+        for stale in [state.pids(), state.children_log()] {
+            if stale.exists() {
+                std::fs::remove_file(&stale).map_err(LabError::io(&stale))?;
+            }
+        }
         let exe = std::env::current_exe().map_err(LabError::io("current executable"))?;
         Ok(Lab {
             prom: Prometheus::new(&plan.prometheus_url()),
@@ -116,7 +172,6 @@ impl Lab {
             others: Vec::new(),
             load: None,
             peaks: BTreeMap::new(),
-            node_exporter_died: false,
         })
     }
 
@@ -159,21 +214,19 @@ impl Lab {
         let addr = self.plan.node_exporter_addr();
         let mut cmd = Command::new(bin);
         cmd.arg(format!("--web.listen-address={addr}"));
-        let mut child = self.spawn(
-            NODE_EXPORTER,
-            cmd,
-            Output::Log(self.state.log(NODE_EXPORTER)),
-        )?;
+        let log = self.state.log(NODE_EXPORTER_CHILD);
+        let mut child = self.spawn(NODE_EXPORTER_CHILD, cmd, Output::Log(log.clone()))?;
         let deadline = std::time::Instant::now() + NODE_EXPORTER_START;
         while std::time::Instant::now() < deadline {
             if let Some(status) = child.exited() {
                 esay(format_args!(
                     "notice: the node exporter exited at start ({status}); the lab runs without it; see {}",
-                    self.state.log(NODE_EXPORTER).display()
+                    log.display()
                 ));
                 self.record_peak(&child);
                 self.plan.node_exporter_bin = None;
-                self.node_exporter_died = true;
+                let why = format!("exited at start; see {}", log.display());
+                self.plan.not_running.insert(NODE_EXPORTER, why);
                 return Ok(None);
             }
             if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -186,22 +239,41 @@ impl Lab {
         Ok(Some(addr))
     }
 
-    /// Whether a node exporter was found but exited at start.
-    pub fn node_exporter_died(&self) -> bool {
-        self.node_exporter_died
-    }
-
     fn spawn(&self, name: &str, mut cmd: Command, output: Output) -> Result<Child, LabError> {
         let child = Child::spawn(name, &mut cmd, output)?;
-        // A record of every pid, so tests (and users) can check none is left.
-        let pids = self.state.root().join("pids");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&pids)
-            .map_err(LabError::io(&pids))?;
-        writeln!(f, "{} {}", child.pid(), name).map_err(LabError::io(&pids))?;
+        // Users (and tests) can see which pids are the lab's, and which were.
+        let line = format!("{} {name}", child.pid());
+        append(&self.state.pids(), &line)?;
+        append(&self.state.children_log(), &format!("started {line}"))?;
         Ok(child)
+    }
+
+    /// Records a child that has exited: its peak memory, its line in the
+    /// children log, and `STATE/pids` without it.
+    fn retire(&mut self, child: &mut Child) {
+        self.record_peak(child);
+        let status = child.exited().map_or("unknown".into(), |s| s.to_string());
+        let line = format!("exited {} {} ({status})", child.pid(), child.name());
+        let _ = append(&self.state.children_log(), &line);
+        let _ = self.write_pids();
+    }
+
+    /// Rewrites `STATE/pids` with the children running now.
+    fn write_pids(&mut self) -> Result<(), LabError> {
+        let mut text = String::new();
+        let running = self
+            .instances
+            .iter_mut()
+            .flatten()
+            .chain(self.others.iter_mut())
+            .chain(self.load.iter_mut());
+        for child in running {
+            if child.exited().is_none() {
+                text.push_str(&format!("{} {}\n", child.pid(), child.name()));
+            }
+        }
+        let pids = self.state.pids();
+        std::fs::write(&pids, text).map_err(LabError::io(&pids))
     }
 
     fn spawn_other(&mut self, name: &str, cmd: Command) -> Result<(), LabError> {
@@ -226,7 +298,7 @@ impl Lab {
     pub fn stop_instance(&mut self, i: u16) {
         if let Some(mut child) = self.instances[i as usize].take() {
             child.stop();
-            self.record_peak(&child);
+            self.retire(&mut child);
         }
     }
 
@@ -242,31 +314,12 @@ impl Lab {
     /// `tui` it shares the terminal, else it is quiet and logs to a file.
     pub fn start_load(&mut self, duration: Duration, tui: bool) -> Result<(), LabError> {
         let mut cmd = Command::new(&self.exe);
-        cmd.arg("load");
-        for i in 0..self.plan.instances {
-            cmd.arg("--target")
-                .arg(format!("http://{}", self.plan.instance_addr(i)));
-        }
-        cmd.arg("--duration")
-            .arg(humantime::format_duration(duration).to_string())
-            .arg("--metrics-listen")
-            .arg(self.plan.load_addr().to_string());
-        let named = |flags: &[&str]| {
-            self.plan
-                .load_args
-                .iter()
-                .any(|a| flags.contains(&a.as_str()))
-        };
-        if !named(&["-c", "--concurrency"]) {
-            cmd.arg("--concurrency").arg("4");
-        }
+        cmd.arg("load").args(self.plan.load_args(duration, !tui));
         let output = if tui {
             Output::Inherit
         } else {
-            cmd.arg("--quiet");
             Output::Log(self.state.log("load"))
         };
-        cmd.args(&self.plan.load_args);
         self.load = Some(self.spawn("load", cmd, output)?);
         Ok(())
     }
@@ -277,14 +330,14 @@ impl Lab {
         loop {
             let load = self.load.as_mut()?;
             if let Some(status) = load.exited() {
-                let load = self.load.take()?;
-                self.record_peak(&load);
+                let mut load = self.load.take()?;
+                self.retire(&mut load);
                 return Some(status);
             }
             if Instant::now() >= deadline {
                 let mut load = self.load.take()?;
                 let status = load.stop();
-                self.record_peak(&load);
+                self.retire(&mut load);
                 return Some(status);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -393,8 +446,8 @@ impl Lab {
         all.extend(self.instances.iter_mut().filter_map(Option::take));
         all.append(&mut self.others);
         process::stop_all(&mut all);
-        for c in &all {
-            self.record_peak(c);
+        for c in &mut all {
+            self.retire(c);
         }
         self.peaks.clone()
     }
@@ -404,6 +457,16 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Appends one line to a file of the state directory.
+fn append(path: &Path, line: &str) -> Result<(), LabError> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(LabError::io(path))?;
+    writeln!(f, "{line}").map_err(LabError::io(path))
 }
 
 fn describe_target(job: &str, inst: &str, found: Option<&prom::Target>) -> String {

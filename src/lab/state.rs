@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! STATE/srelab.db                   the instances' database (stays)
+//! STATE/pids                        "PID NAME" of each child running now
 //! STATE/logs/NAME.log               each child's stdout and stderr
+//! STATE/logs/children.log           each child's start and exit, this run
 //! STATE/prometheus/prometheus.yml   generated; alerts.yml beside it
 //! STATE/prometheus/data/            TSDB, emptied on every start
 //! STATE/grafana/…                   provisioning, dashboards, data
@@ -44,6 +46,16 @@ impl StateDir {
     /// The SQLite file all instances share.
     pub fn db(&self) -> PathBuf {
         self.root.join("srelab.db")
+    }
+
+    /// "PID NAME" of every child running now.
+    pub fn pids(&self) -> PathBuf {
+        self.root.join("pids")
+    }
+
+    /// Every start and exit of a child during the current run.
+    pub fn children_log(&self) -> PathBuf {
+        self.logs().join("children.log")
     }
 
     pub fn logs(&self) -> PathBuf {

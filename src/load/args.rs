@@ -13,8 +13,29 @@ use super::{
 /// Arguments of `srelab load`: srelab's own, then rlt's (-c, -d, -n, -r,
 /// -w, -q, -o, -O, baselines). `-r/--rate` switches to the open model:
 /// requests are due at fixed times and their latency counts from then (no
-/// coordinated omission). Boxed: the subcommand enum stays small.
+/// coordinated omission). Boxed: the subcommand enum stays small. rlt's
+/// help for `--collector` and `--output` points at its Rust types; ours
+/// says what the values do.
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 done and every gate passed (an error-ratio gate of 0.01 \
+        applies unless --max-error-ratio is given); 1 a gate failed, a regression, or the run \
+        could not start; 2 a flag mistake.",
+    mut_arg("collector", |a| a
+        .hide_possible_values(true)
+        .help("How progress is shown: tui (live view; the default on a terminal) or silent")
+        .long_help(None::<&str>)),
+    mut_arg("output", |a| a
+        .hide_possible_values(true)
+        .help("Format of the report: text (colours only on a terminal, none with NO_COLOR) or json")
+        .long_help(None::<&str>)),
+    mut_arg("rate", |a| a
+        .help("Open model: RATE requests per second on a fixed schedule; latency counts from each due time")
+        .long_help(None::<&str>)),
+    mut_arg("duration", |a| a
+        .help("How long to run, e.g. 30s, 5m; without -d or -n the run lasts until Ctrl-C")
+        .long_help(None::<&str>)),
+)]
 pub struct Args {
     #[command(flatten)]
     pub load: Box<LoadArgs>,
@@ -23,6 +44,10 @@ pub struct Args {
     pub bench: Box<BenchCli>,
 }
 
+/// The target without `--target`: `srelab serve`'s default address (the
+/// lab's instances are elsewhere; see [`probe`](super::probe)).
+pub const DEFAULT_TARGET: &str = "http://127.0.0.1:8080";
+
 /// srelab's own options of `srelab load`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
@@ -30,7 +55,7 @@ pub struct LoadArgs {
     #[arg(
         long = "target",
         value_name = "URL",
-        default_value = "http://127.0.0.1:8080"
+        default_value = DEFAULT_TARGET
     )]
     pub targets: Vec<Target>,
 
@@ -68,7 +93,7 @@ pub struct LoadArgs {
     pub graceful_stop: humantime::Duration,
 
     /// Fail (exit 1) when errors and unexpected answers exceed this share
-    /// of the steady-state requests
+    /// of the steady-state requests [default: 0.01; 1 accepts any answer]
     #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
     pub max_error_ratio: Option<f64>,
 
@@ -121,6 +146,21 @@ impl FromStr for Think {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_is_for_users_not_rustdoc() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("[`"), "rustdoc links in the help:\n{help}");
+        assert!(help.contains("until Ctrl-C"), "{help}");
+        assert!(help.contains("default: 0.01"), "{help}");
+    }
 
     #[test]
     fn think_bounds() {

@@ -2,13 +2,19 @@
 //! and (`--fail-untrustworthy`) the tool's own verdict on its run.
 //!
 //! Gates judge the steady phase over all targets; a breach exits 1 with one
-//! line naming the gate.
+//! line naming the gate. Every run has an error-ratio gate: without
+//! `--max-error-ratio`, [`DEFAULT_MAX_ERROR_RATIO`], so a run whose answers
+//! are wrong does not exit 0.
 
 use std::{fmt, str::FromStr, time::Duration};
 
 use serde::Serialize;
 
 use super::{mix::Kind, text::ms};
+
+/// The error-ratio limit of a run without `--max-error-ratio` (the lab's
+/// error-ratio alert fires at the same 1%).
+pub const DEFAULT_MAX_ERROR_RATIO: f64 = 0.01;
 
 /// What a p99 gate judges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,29 +92,38 @@ pub struct GateResult {
     /// `None` when nothing was measured (which fails the gate).
     pub value: Option<f64>,
     pub passed: bool,
+    /// Whether no flag asked for this gate (the default error-ratio gate).
+    pub default: bool,
 }
 
 impl GateResult {
-    /// The one line printed for a breached gate.
-    pub fn breach_line(&self) -> String {
-        match self.value {
+    /// The one line for this gate: passed or breached, with the value.
+    pub fn line(&self) -> String {
+        let (verdict, op) = if self.passed {
+            ("passed", "<=")
+        } else {
+            ("breached", ">")
+        };
+        let measured = match self.value {
             Some(v) if self.gate.starts_with("max-p99") => {
-                format!(
-                    "gate {} breached: p99 {} > {}",
-                    self.gate,
-                    ms(v),
-                    ms(self.limit)
-                )
+                format!("p99 {} {op} {}", ms(v), ms(self.limit))
             }
             Some(_) if self.gate == TRUSTWORTHY => {
-                "gate trustworthy breached: the tool could not keep up (see the warnings)".into()
+                if self.passed {
+                    "the tool kept up".to_owned()
+                } else {
+                    "the tool could not keep up (see the warnings)".to_owned()
+                }
             }
-            Some(v) => format!("gate {} breached: {v:.4} > {}", self.gate, self.limit),
-            None => format!(
-                "gate {} breached: no steady-state requests to judge",
-                self.gate
-            ),
-        }
+            Some(v) => format!("{v:.4} {op} {}", self.limit),
+            None => "no steady-state requests to judge".to_owned(),
+        };
+        let default = if self.default && !self.passed {
+            " (the default gate: --max-error-ratio sets another limit, 1 accepts any answer)"
+        } else {
+            ""
+        };
+        format!("gate {} {verdict}: {measured}{default}", self.gate)
     }
 }
 
@@ -125,6 +140,7 @@ pub fn p99(gate: &P99Gate, p99: Option<Duration>) -> GateResult {
         limit,
         value,
         passed: value.is_some_and(|v| v <= limit),
+        default: false,
     }
 }
 
@@ -138,17 +154,20 @@ pub fn trustworthy(trustworthy: bool) -> GateResult {
         limit: 1.0,
         value: Some(if trustworthy { 1.0 } else { 0.0 }),
         passed: trustworthy,
+        default: false,
     }
 }
 
-/// Judges the error-ratio gate.
-pub fn error_ratio(max: f64, errors: u64, requests: u64) -> GateResult {
+/// Judges the error-ratio gate; `max` is `None` for the default gate.
+pub fn error_ratio(max: Option<f64>, errors: u64, requests: u64) -> GateResult {
+    let limit = max.unwrap_or(DEFAULT_MAX_ERROR_RATIO);
     let value = (requests > 0).then(|| errors as f64 / requests as f64);
     GateResult {
         gate: "max-error-ratio".into(),
-        limit: max,
+        limit,
         value,
-        passed: value.is_some_and(|v| v <= max),
+        passed: value.is_some_and(|v| v <= limit),
+        default: max.is_none(),
     }
 }
 
@@ -175,20 +194,41 @@ mod tests {
         let r = p99(&g, Some(Duration::from_millis(30)));
         assert!(!r.passed);
         assert_eq!(
-            r.breach_line(),
+            r.line(),
             "gate max-p99 /api/items breached: p99 30.00ms > 20.00ms"
         );
-        assert!(p99(&g, Some(Duration::from_millis(10))).passed);
+        let fast = p99(&g, Some(Duration::from_millis(10)));
+        assert!(fast.passed);
+        assert_eq!(
+            fast.line(),
+            "gate max-p99 /api/items passed: p99 10.00ms <= 20.00ms"
+        );
         assert!(!p99(&g, None).passed);
-        assert!(error_ratio(0.01, 1, 1000).passed);
-        assert!(!error_ratio(0.01, 2, 100).passed);
-        assert!(trustworthy(true).passed);
-        let t = trustworthy(false);
-        assert!(!t.passed);
+        assert!(error_ratio(Some(0.01), 1, 1000).passed);
+        assert!(!error_ratio(Some(0.01), 2, 100).passed);
+        assert_eq!(
+            trustworthy(true).line(),
+            "gate trustworthy passed: the tool kept up"
+        );
+        assert_eq!(
+            trustworthy(false).line(),
+            "gate trustworthy breached: the tool could not keep up (see the warnings)"
+        );
+    }
+
+    #[test]
+    fn wrong_answers_fail_the_default_gate() {
+        let all_wrong = error_ratio(None, 1492, 1492);
+        assert!(!all_wrong.passed && all_wrong.default);
+        assert_eq!(
+            all_wrong.line(),
+            "gate max-error-ratio breached: 1.0000 > 0.01 (the default gate: \
+             --max-error-ratio sets another limit, 1 accepts any answer)"
+        );
+        assert!(error_ratio(None, 0, 10).passed);
         assert!(
-            t.breach_line().contains("could not keep up"),
-            "{}",
-            t.breach_line()
+            error_ratio(Some(1.0), 1492, 1492).passed,
+            "1 accepts any answer"
         );
     }
 }

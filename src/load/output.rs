@@ -2,7 +2,9 @@
 //!
 //! rlt writes its report to a temporary file; this module reads it back and
 //! writes the combined report where the user asked (`-O` or stdout): in JSON
-//! as an `srelab` key of rlt's object, in text as a block after rlt's.
+//! as an `srelab` key of rlt's object, in text as a block after rlt's. rlt
+//! colours its text always; the colours stay only on a terminal that wants
+//! them (not with `NO_COLOR`, never in a file).
 
 use std::{
     fs,
@@ -41,7 +43,16 @@ pub fn write(
             }
             serde_json::to_string_pretty(&value)? + "\n"
         }
-        ReportFormat::Text => format!("{rlt}\n{}", text::render(report)),
+        ReportFormat::Text => {
+            let colour = dest.is_none()
+                && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+            let rlt = if colour {
+                rlt
+            } else {
+                anstream::adapter::strip_str(&rlt).to_string()
+            };
+            format!("{rlt}\n{}", text::render(report))
+        }
     };
     match dest {
         Some(path) => fs::write(path, whole).with_context(|| format!("writing {}", path.display())),

@@ -4,7 +4,7 @@
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use rlt::cli::RegressionError;
+use rlt::cli::{RegressionError, ReportFormat};
 use tokio::time::Instant;
 
 use super::{
@@ -88,10 +88,15 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     if let Some(server) = server {
         server.abort();
     }
-    Ok(verdict(&report, regression))
+    // A text report on stdout already ends with the gates and warnings:
+    // stderr repeats nothing of it. Otherwise stderr carries those lines.
+    let report_on_stdout =
+        matches!(args.bench.output, ReportFormat::Text) && args.bench.output_file.is_none();
+    Ok(verdict(&report, regression, !report_on_stdout))
 }
 
-fn verdict(report: &Report, regression: Option<RegressionError>) -> ExitCode {
+/// The exit code; `tell` prints each breached gate and warning on stderr.
+fn verdict(report: &Report, regression: Option<RegressionError>, tell: bool) -> ExitCode {
     let mut failed = false;
     for gate in report.gates.iter().filter(|g| !g.passed) {
         let why = if report.trustworthy || gate.gate == gates::TRUSTWORTHY {
@@ -99,14 +104,16 @@ fn verdict(report: &Report, regression: Option<RegressionError>) -> ExitCode {
         } else {
             " (run not trustworthy: the tool could not keep up)"
         };
-        eprintln!("{}{why}", gate.breach_line());
+        if tell {
+            eprintln!("{}{why}", gate.line());
+        }
         failed = true;
     }
     if let Some(r) = regression {
         eprintln!("error: {r}");
         failed = true;
     }
-    if !report.trustworthy {
+    if !report.trustworthy && tell {
         for w in &report.monitor.warnings {
             eprintln!("warning: not trustworthy: {w}");
         }
@@ -180,11 +187,10 @@ fn judge(
 ) -> Vec<GateResult> {
     let steady = |k: &Key| k.0 == Phase::Steady;
     let mut results = Vec::new();
-    if let Some(max) = args.load.max_error_ratio {
-        let all = report::merge(cells.iter(), steady);
-        let ok = all.outcomes[super::check::Outcome::Ok.index()];
-        results.push(gates::error_ratio(max, all.requests() - ok, all.requests()));
-    }
+    let all = report::merge(cells.iter(), steady);
+    let ok = all.outcomes[super::check::Outcome::Ok.index()];
+    let max = args.load.max_error_ratio;
+    results.push(gates::error_ratio(max, all.requests() - ok, all.requests()));
     for gate in &args.load.max_p99 {
         let cell = report::merge(cells.iter(), |k| steady(k) && gate.scope.covers(k.2));
         results.push(gates::p99(gate, report::p99(&cell)));

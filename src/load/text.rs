@@ -71,12 +71,7 @@ pub fn render(r: &Report) -> String {
         }
     }
     for g in &r.gates {
-        let verdict = if g.passed {
-            "pass".to_string()
-        } else {
-            g.breach_line()
-        };
-        let _ = writeln!(out, "gate {}: {verdict}", g.gate);
+        let _ = writeln!(out, "{}", g.line());
     }
     out
 }

@@ -131,7 +131,8 @@ pub struct Args {
         long,
         env = "SRELAB_PROMETHEUS_URL",
         value_name = "URL",
-        default_value = "http://127.0.0.1:9090"
+        default_value = "http://127.0.0.1:9090",
+        value_parser = super::prom::parse_base_url
     )]
     pub prometheus: String,
     /// How long to wait for the state.

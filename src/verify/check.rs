@@ -1,5 +1,6 @@
 //! The checks of one verify run: every signal for every instance, every
-//! dashboard panel and every rule expression, retried until the deadline.
+//! dashboard panel and every rule expression, retried until the deadline;
+//! a run stops early when Prometheus cannot be reached or no load runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,6 +15,12 @@ use super::spec::{Signal, Spec, metric_names};
 /// Pause between two rounds of the checks still failing.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
+/// How long verify waits for Prometheus to answer at all.
+pub const REACH_LIMIT: Duration = Duration::from_secs(5);
+
+/// The scrape interval assumed when Prometheus does not report one.
+const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+
 /// Everything one verify run needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,18 +34,93 @@ pub struct Config {
 }
 
 /// Runs every check, retrying the failing ones each second until they pass
-/// or the deadline comes, and reports the last result of each.
-pub async fn run(cfg: &Config) -> Report {
+/// or the deadline comes, and reports the last result of each. Fails when
+/// Prometheus does not answer within [`REACH_LIMIT`] (or the timeout, when
+/// shorter); stops early when the spec's traffic query sees no load.
+pub async fn run(cfg: &Config) -> Result<Report, PromError> {
     let prom = Prometheus::new(&cfg.prometheus);
-    let deadline = Instant::now() + cfg.timeout;
+    let started = Instant::now();
+    let deadline = started + cfg.timeout;
+    prom.wait_reachable(REACH_LIMIT.min(cfg.timeout)).await?;
     let mut report = Report::new(cfg);
+    let mut load = LoadWatch::new(cfg, started);
     loop {
         round(&prom, cfg, &mut report).await;
-        if report.settled() || Instant::now() + RETRY_EVERY > deadline {
-            return report;
+        if report.settled() {
+            return Ok(report);
+        }
+        report.no_load = load.no_load(&prom, cfg, &report).await;
+        if report.no_load.is_some() || Instant::now() + RETRY_EVERY > deadline {
+            return Ok(report);
         }
         tokio::time::sleep(RETRY_EVERY).await;
     }
+}
+
+/// Watches the spec's traffic query: once no request was seen for a few
+/// scrape intervals (enough for a rate to appear after a load starts), the
+/// verdict cannot change without a load, and waiting longer only hides that.
+struct LoadWatch {
+    query: Option<String>,
+    started: Instant,
+    seen: bool,
+}
+
+impl LoadWatch {
+    fn new(cfg: &Config, started: Instant) -> LoadWatch {
+        LoadWatch {
+            query: cfg
+                .spec
+                .traffic
+                .as_ref()
+                .map(|t| subst_job(&t.query, &cfg.job)),
+            started,
+            seen: false,
+        }
+    }
+
+    /// The "no load" line once it is certain, else `None`.
+    async fn no_load(
+        &mut self,
+        prom: &Prometheus,
+        cfg: &Config,
+        report: &Report,
+    ) -> Option<String> {
+        let query = self.query.as_deref()?;
+        if self.seen || report.instances.is_empty() {
+            return None;
+        }
+        let traffic = prom.query(query).await.ok()?;
+        if traffic.iter().any(|s| s.value > 0.0) {
+            self.seen = true;
+            return None;
+        }
+        if self.started.elapsed() < 3 * scrape_interval(prom, &cfg.job).await {
+            return None;
+        }
+        let targets: Vec<String> = report
+            .instances
+            .iter()
+            .map(|i| format!("--target http://{i}"))
+            .collect();
+        Some(format!(
+            "no load: no request traffic on job {:?}; verify judges metrics under load: \
+             start one with `srelab load {} -d 60s` and run verify while it runs",
+            cfg.job,
+            targets.join(" ")
+        ))
+    }
+}
+
+/// The longest scrape interval among the job's targets.
+async fn scrape_interval(prom: &Prometheus, job: &str) -> Duration {
+    let targets = prom.targets().await.unwrap_or_default();
+    targets
+        .iter()
+        .filter(|t| t.job == job)
+        .filter_map(|t| t.scrape_interval)
+        .max()
+        .unwrap_or(DEFAULT_SCRAPE_INTERVAL)
 }
 
 async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
@@ -59,9 +141,13 @@ async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
             check_signal(prom, signal, &cfg.job, result).await;
         }
     }
-    let scraped_jobs = match prom.query("count by (job) (up)").await {
-        Ok(s) => s.iter().map(|s| s.label("job").to_owned()).collect(),
-        Err(_) => BTreeSet::new(),
+    // Each scraped job, and whether any of its targets is up.
+    let jobs: BTreeMap<String, bool> = match prom.query("max by (job) (up)").await {
+        Ok(s) => s
+            .iter()
+            .map(|s| (s.label("job").to_owned(), s.value == 1.0))
+            .collect(),
+        Err(_) => BTreeMap::new(),
     };
     let optional = &cfg.spec.dashboards.optional_metrics;
     // Skipped panels are asked again while anything else is pending: their
@@ -69,7 +155,7 @@ async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
     let again = |o: &QueryOutcome| o.retry() || matches!(o, QueryOutcome::Skipped { .. });
     for r in report.queries.iter_mut().filter(|r| again(&r.outcome)) {
         r.outcome = match r.kind {
-            QueryKind::Panel => check_panel(prom, &r.exprs, &scraped_jobs, optional).await,
+            QueryKind::Panel => check_panel(prom, &r.exprs, &jobs, optional).await,
             QueryKind::Rule => check_rule(prom, &r.exprs[0]).await,
         };
     }
@@ -95,10 +181,13 @@ async fn check_signal(prom: &Prometheus, signal: &Signal, job: &str, result: &mu
     };
 }
 
+/// A panel passes with data; without, it is skipped when every job it names
+/// is unscraped or down (the load tool's job between runs), or when the
+/// spec marks all its metrics optional.
 async fn check_panel(
     prom: &Prometheus,
     exprs: &[String],
-    scraped_jobs: &BTreeSet<String>,
+    jobs: &BTreeMap<String, bool>,
     optional: &[String],
 ) -> QueryOutcome {
     let mut samples = 0;
@@ -111,11 +200,17 @@ async fn check_panel(
     if samples > 0 {
         return QueryOutcome::Ok { samples };
     }
-    let jobs: BTreeSet<String> = exprs.iter().flat_map(|e| queries::jobs(e)).collect();
-    if !jobs.is_empty() && jobs.is_disjoint(scraped_jobs) {
-        let names: Vec<_> = jobs.into_iter().collect();
+    let named: BTreeSet<String> = exprs.iter().flat_map(|e| queries::jobs(e)).collect();
+    if !named.is_empty() && named.iter().all(|j| jobs.get(j) != Some(&true)) {
+        let states: Vec<String> = named
+            .iter()
+            .map(|j| match jobs.get(j) {
+                Some(_) => format!("job {j} is down"),
+                None => format!("job {j} is not scraped"),
+            })
+            .collect();
         return QueryOutcome::Skipped {
-            reason: format!("no data; job {} is not scraped", names.join(", ")),
+            reason: format!("no data: {}", states.join(", ")),
         };
     }
     let metrics: BTreeSet<String> = exprs.iter().flat_map(|e| metric_names(e)).collect();

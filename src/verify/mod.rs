@@ -1,6 +1,6 @@
 //! `srelab verify`: asks Prometheus whether every signal of the spec exists
 //! for every instance of the job, and whether every dashboard panel and alert
-//! rule query runs (panels must return data).
+//! rule query runs (panels must return data). It judges metrics under load.
 //!
 //! - [`spec`]: the spec file format (`spec/signals.toml`).
 //! - [`prom`]: the Prometheus HTTP API client.
@@ -39,7 +39,12 @@ pub enum Format {
 
 /// Arguments of `srelab verify`.
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Verify judges metrics under load: run it while a load runs. \
+    Exit codes: 0 every check passed; 1 a check failed, no load, or Prometheus unreachable; \
+    2 a flag or input file mistake."
+)]
 pub struct Args {
     /// Another check instead of the spec's signals.
     #[command(subcommand)]
@@ -49,7 +54,8 @@ pub struct Args {
         long,
         env = "SRELAB_PROMETHEUS_URL",
         value_name = "URL",
-        default_value = "http://127.0.0.1:9090"
+        default_value = "http://127.0.0.1:9090",
+        value_parser = prom::parse_base_url
     )]
     pub prometheus: String,
     /// The spec of signals [default: the embedded spec/signals.toml].
@@ -84,7 +90,8 @@ pub enum Command {
     Items(items::Args),
 }
 
-/// Runs `srelab verify`: exit 0 when every check passed, 1 otherwise.
+/// Runs `srelab verify`: exit 0 when every check passed, 1 otherwise, 2 for
+/// a flag or input file mistake.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(Command::Alert(args)) => return alert::main(args),
@@ -99,13 +106,15 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         &args.job,
         args.min_instances,
         args.timeout.into(),
-    )?;
+    )
+    .map_err(crate::UsageError)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let report = rt.block_on(check::run(&cfg));
+    let report = rt.block_on(check::run(&cfg))?;
     Ok(print(&report, args.format))
 }
 
-/// Prints a report (problems also on stderr) and returns the exit code.
+/// Prints a report on stdout and its problems once on stderr; returns the
+/// exit code.
 pub fn print(report: &Report, format: Format) -> ExitCode {
     match format {
         Format::Table => print!("{}", report.table()),
@@ -123,7 +132,8 @@ pub fn print(report: &Report, format: Format) -> ExitCode {
 }
 
 impl Config {
-    /// A configuration from files, each defaulting to the embedded copy.
+    /// A configuration from files, each defaulting to the embedded copy;
+    /// every error is a mistake in what the user named.
     pub fn from_sources(
         prometheus: &str,
         spec: Option<&Path>,
@@ -146,7 +156,7 @@ impl Config {
         };
         let rules = match rules {
             Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading the rules {}", path.display()))
+                .with_context(|| format!("cannot read the rules {}", path.display()))
                 .and_then(|text| {
                     queries::rule_exprs(&text).with_context(|| path.display().to_string())
                 })?,
@@ -167,8 +177,8 @@ impl Config {
 
 /// Every `*.json` file of a directory, sorted by name.
 fn read_dashboards(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let entries =
-        std::fs::read_dir(dir).with_context(|| format!("reading dashboards {}", dir.display()))?;
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the dashboards {}", dir.display()))?;
     let mut out = Vec::new();
     for entry in entries {
         let path = entry?.path();

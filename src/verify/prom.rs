@@ -1,6 +1,7 @@
-//! A small client for Prometheus' HTTP API: instant queries, scrape targets
-//! and active alerts.
-//! Built on hyper-util's legacy client; every request has a timeout.
+//! A small client for Prometheus' HTTP API: instant queries, scrape
+//! targets, active alerts, whether the server answers at all, and which of
+//! its web pages exist. Built on hyper-util's legacy client; every request
+//! has a timeout.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,12 +24,9 @@ pub enum PromError {
         url: String,
         source: http::uri::InvalidUri,
     },
-    /// Connecting or sending failed.
-    #[error("cannot reach Prometheus at {url}: {source}")]
-    Request {
-        url: String,
-        source: hyper_util::client::legacy::Error,
-    },
+    /// Connecting or sending failed; `reason` is the innermost cause.
+    #[error("cannot reach Prometheus at {url}: {reason}")]
+    Request { url: String, reason: String },
     /// No answer in time.
     #[error("Prometheus at {url} did not answer within {REQUEST_TIMEOUT:?}")]
     Timeout { url: String },
@@ -68,6 +66,8 @@ pub struct Target {
     pub instance: String,
     pub health: String,
     pub last_error: String,
+    /// How often Prometheus scrapes it, when the API says.
+    pub scrape_interval: Option<Duration>,
 }
 
 /// One alert as `/api/v1/alerts` reports it: its labels and `pending` or `firing`.
@@ -121,6 +121,41 @@ impl Prometheus {
         Ok(list.iter().map(parse_alert).collect())
     }
 
+    /// Waits until Prometheus answers a query, at most `limit`: a refused
+    /// connection is asked again (Prometheus may be starting), an answer
+    /// that is not Prometheus' API fails at once.
+    pub async fn wait_reachable(&self, limit: Duration) -> Result<(), PromError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let err = match tokio::time::timeout(left, self.query("vector(1)")).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e @ (PromError::Request { .. } | PromError::Timeout { .. }))) => e,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => PromError::Timeout {
+                    url: self.base.clone(),
+                },
+            };
+            if tokio::time::Instant::now() + Duration::from_millis(250) >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The URL of a page of Prometheus' web UI that answers 200: `/PAGE`
+    /// (Prometheus 3, and 2.x with the React UI), else `/classic/PAGE`
+    /// (builds with only the classic UI, such as Debian's 2.42).
+    pub async fn ui_page(&self, page: &str) -> Option<String> {
+        for path in [format!("/{page}"), format!("/classic/{page}")] {
+            let url = format!("{}{path}", self.base);
+            if get_status(&url).await == Some(200) {
+                return Some(url);
+            }
+        }
+        None
+    }
+
     async fn get(&self, path: &str) -> Result<(String, u16, Bytes), PromError> {
         let url = format!("{}{path}", self.base);
         let uri: http::Uri = url.parse().map_err(|source| PromError::Url {
@@ -128,14 +163,10 @@ impl Prometheus {
             source,
         })?;
         let fetch = async {
-            let resp = self
-                .client
-                .get(uri)
-                .await
-                .map_err(|source| PromError::Request {
-                    url: self.base.clone(),
-                    source,
-                })?;
+            let resp = self.client.get(uri).await.map_err(|e| PromError::Request {
+                url: self.base.clone(),
+                reason: innermost(&e),
+            })?;
             let status = resp.status().as_u16();
             let body = resp
                 .into_body()
@@ -165,6 +196,35 @@ pub async fn get_status(url: &str) -> Option<u16> {
         .ok()?
         .ok()?;
     Some(resp.status().as_u16())
+}
+
+/// Checks a `--prometheus` URL: `http://HOST[:PORT][/PATH]`.
+pub fn parse_base_url(s: &str) -> Result<String, String> {
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a URL ({e}); e.g. http://127.0.0.1:9090"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(other) => return Err(format!("`{s}`: {other}:// is not supported, only http://")),
+        None => return Err(format!("`{s}` has no scheme; e.g. http://{s}")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("`{s}` has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("`{s}`: give the base URL, without a query"));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// The innermost cause of an error (for a refused connection: the OS
+/// error, not "client error (Connect)").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// Percent-encodes a query parameter value (everything but unreserved characters).
@@ -259,6 +319,9 @@ fn parse_target(t: &Value) -> Target {
         instance: s(&t["labels"]["instance"]),
         health: s(&t["health"]),
         last_error: s(&t["lastError"]),
+        scrape_interval: t["scrapeInterval"]
+            .as_str()
+            .and_then(|d| humantime::parse_duration(d).ok()),
     }
 }
 
@@ -286,6 +349,24 @@ mod tests {
         let v: Value =
             serde_json::from_str(r#"{"resultType":"scalar","result":[1,"NaN"]}"#).unwrap();
         assert!(parse_result(&v).unwrap()[0].value.is_nan());
+    }
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:9090/").unwrap(),
+            "http://127.0.0.1:9090"
+        );
+        assert!(parse_base_url("http://monitor/prometheus").is_ok());
+        for bad in [
+            "not-a-url",
+            "127.0.0.1:9090",
+            "https://x",
+            "http://",
+            "http://x/?a=b",
+        ] {
+            assert!(parse_base_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The result of a verify run: a table of instance × signal with the values
-//! seen, the dashboard and rule queries, the problems; as text or JSON.
+//! seen (in their units), the dashboard and rule queries, the problems; as
+//! text or JSON. The problems are printed once, apart from the table.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::check::Config;
 use super::queries::{Panel, RuleExpr};
-use super::spec::Expect;
+use super::spec::{Expect, Unit};
 
 /// One signal's last evaluation.
 #[derive(Debug, Clone)]
@@ -17,6 +18,7 @@ pub struct SignalResult {
     pub area: String,
     pub query: String,
     pub expect: Expect,
+    pub unit: Unit,
     /// Value by instance.
     pub values: BTreeMap<String, f64>,
     /// The query's error, when it failed.
@@ -33,6 +35,16 @@ impl SignalResult {
         self.values
             .get(instance)
             .is_some_and(|v| self.expect.accepts(*v))
+    }
+
+    /// Whether the signal failed only for want of activity (no sample, a
+    /// zero rate, or NaN from a ratio of nothing): what an idle service gives.
+    fn lacks_data(&self, instances: &BTreeSet<String>) -> bool {
+        self.error.is_none()
+            && instances
+                .iter()
+                .filter(|i| !self.ok_for(i))
+                .all(|i| self.values.get(i).is_none_or(|v| v.is_nan() || *v == 0.0))
     }
 }
 
@@ -101,6 +113,8 @@ pub struct Report {
     pub instances: BTreeSet<String>,
     /// Set when Prometheus could not be asked at all in the last round.
     pub unreachable: Option<String>,
+    /// Set when the run stopped early because no load runs.
+    pub no_load: Option<String>,
     pub signals: Vec<SignalResult>,
     pub queries: Vec<QueryResult>,
 }
@@ -117,6 +131,7 @@ impl Report {
                 area: s.area.clone(),
                 query: s.query.clone(),
                 expect: s.expect,
+                unit: s.unit,
                 values: BTreeMap::new(),
                 error: Some("not evaluated".into()),
             })
@@ -133,16 +148,23 @@ impl Report {
             min_instances: cfg.min_instances,
             instances: BTreeSet::new(),
             unreachable: None,
+            no_load: None,
             signals,
             queries,
         }
     }
 
-    /// One line per failed check, each naming the signal or query.
+    /// One line per failed check, each naming the signal or query. An
+    /// unreachable Prometheus is the one problem; without load, the checks
+    /// that only lack data are one line.
     pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
         if let Some(e) = &self.unreachable {
-            out.push(format!("prometheus: {e}"));
+            return vec![format!("prometheus: {e}")];
+        }
+        let mut out = Vec::new();
+        let mut lacking = 0;
+        if let Some(line) = &self.no_load {
+            out.push(line.clone());
         }
         if self.instances.len() < self.min_instances {
             out.push(format!(
@@ -153,16 +175,29 @@ impl Report {
             ));
         }
         for s in &self.signals {
+            if self.no_load.is_some() && s.lacks_data(&self.instances) {
+                lacking += usize::from(!s.ok(&self.instances));
+                continue;
+            }
             out.extend(signal_problems(s, &self.instances));
         }
         for q in &self.queries {
             let what = match &q.outcome {
                 QueryOutcome::Ok { .. } | QueryOutcome::Skipped { .. } => continue,
+                QueryOutcome::NoData if self.no_load.is_some() => {
+                    lacking += 1;
+                    continue;
+                }
                 QueryOutcome::Pending => "not evaluated".to_owned(),
                 QueryOutcome::NoData => "returned no data".to_owned(),
                 QueryOutcome::Error { message, .. } => format!("query failed: {message}"),
             };
             out.push(format!("{}: {what} ({})", q.source, q.exprs.join(" ; ")));
+        }
+        if lacking > 0 {
+            out.push(format!(
+                "{lacking} signal(s) and panel(s) without data were not judged: they need load"
+            ));
         }
         out
     }
@@ -213,19 +248,20 @@ impl Report {
             count(QueryKind::Panel, skipped),
             count(QueryKind::Rule, ok),
         );
-        for q in self.queries.iter() {
+        // One line per reason: the load tool's panels are skipped together.
+        let mut skipped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for q in &self.queries {
             if let QueryOutcome::Skipped { reason } = &q.outcome {
-                let _ = writeln!(out, "  skipped {}: {reason}", q.source);
+                skipped.entry(reason).or_default().push(&q.source);
             }
         }
-        let problems = self.problems();
-        match problems.len() {
+        for (reason, sources) in skipped {
+            let _ = writeln!(out, "  skipped ({reason}): {}", sources.join(", "));
+        }
+        match self.problems().len() {
             0 => out.push_str("verdict: every signal present\n"),
             n => {
-                let _ = writeln!(out, "verdict: FAILED, {n} problem(s):");
-                for p in problems {
-                    let _ = writeln!(out, "  - {p}");
-                }
+                let _ = writeln!(out, "verdict: FAILED, {n} problem(s)");
             }
         }
         out
@@ -304,20 +340,8 @@ fn number(v: f64) -> Value {
 fn cell(s: &SignalResult, instance: &str) -> String {
     match s.values.get(instance) {
         None => "MISSING".into(),
-        Some(v) if !s.expect.accepts(*v) => format!("BAD {}", short(*v)),
-        Some(v) => short(*v),
-    }
-}
-
-/// A value in at most a dozen characters.
-fn short(v: f64) -> String {
-    if v.is_finite() && v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
-        format!("{v:.3e}")
-    } else if v.is_finite() {
-        let s = format!("{v:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        v.to_string()
+        Some(v) if !s.expect.accepts(*v) => format!("BAD {}", s.unit.format(*v)),
+        Some(v) => s.unit.format(*v),
     }
 }
 
@@ -356,11 +380,13 @@ mod tests {
             min_instances: 1,
             instances,
             unreachable: None,
+            no_load: None,
             signals: vec![SignalResult {
                 name: "s".into(),
                 area: "u".into(),
                 query: "q".into(),
                 expect: Expect::Positive,
+                unit: Unit::None,
                 values: value.map(|v| ("a".to_owned(), v)).into_iter().collect(),
                 error: None,
             }],
@@ -393,9 +419,14 @@ mod tests {
         let r = report(QueryOutcome::NoData, Some(0.0));
         let table = r.table();
         assert!(table.contains("BAD 0"), "{table}");
+        assert!(table.contains("verdict: FAILED, 2 problem(s)\n"), "{table}");
         assert!(
-            table.contains("d.json panel \"x\": returned no data"),
-            "{table}"
+            !table.contains("returned no data"),
+            "the problems are printed apart, once: {table}"
+        );
+        assert!(
+            r.problems()
+                .contains(&"d.json panel \"x\": returned no data (e)".to_owned())
         );
         let json = r.json();
         assert_eq!(json["ok"], false);
@@ -405,11 +436,47 @@ mod tests {
     }
 
     #[test]
-    fn short_numbers() {
-        assert_eq!(short(1.0), "1");
-        assert_eq!(short(0.0125), "0.0125");
-        assert_eq!(short(12_345_678.0), "1.235e7");
-        assert_eq!(short(f64::NAN), "NaN");
+    fn unreachable_is_the_one_problem_and_no_load_sums_up_what_lacks_data() {
+        let mut r = report(QueryOutcome::Pending, None);
+        r.unreachable = Some("cannot reach Prometheus at p: refused".into());
+        assert_eq!(
+            r.problems(),
+            ["prometheus: cannot reach Prometheus at p: refused"]
+        );
+
+        let mut r = report(QueryOutcome::NoData, Some(f64::NAN));
+        r.no_load = Some("no load: start one".into());
+        assert_eq!(
+            r.problems(),
+            [
+                "no load: start one",
+                "2 signal(s) and panel(s) without data were not judged: they need load"
+            ]
+        );
+        r.signals[0].values.insert("a".into(), -1.0);
+        assert_eq!(r.problems().len(), 3, "a wrong value is still named");
+    }
+
+    #[test]
+    fn skipped_panels_share_one_line_per_reason() {
+        let mut r = report(QueryOutcome::Ok { samples: 1 }, Some(1.0));
+        let skipped = QueryOutcome::Skipped {
+            reason: "no data: job srelab-load is down".into(),
+        };
+        for title in ["a", "b"] {
+            let mut q = r.queries[0].clone();
+            q.source = format!("d.json panel {title:?}");
+            q.outcome = skipped.clone();
+            r.queries.push(q);
+        }
+        let table = r.table();
+        let lines: Vec<&str> = table.lines().filter(|l| l.contains("skipped (")).collect();
+        assert_eq!(
+            lines,
+            [
+                "  skipped (no data: job srelab-load is down): d.json panel \"a\", d.json panel \"b\""
+            ]
+        );
     }
 
     #[test]
@@ -419,6 +486,7 @@ mod tests {
             area: "u".into(),
             query: "q".into(),
             expect: Expect::Positive,
+            unit: Unit::Ratio,
             values: BTreeMap::from([("a".to_owned(), 0.5)]),
             error: None,
         };

@@ -14,11 +14,6 @@ pub enum SpecError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid spec {origin}: {source}")]
-    Parse {
-        origin: String,
-        source: toml::de::Error,
-    },
     #[error("invalid spec {origin}: {detail}")]
     Invalid { origin: String, detail: String },
 }
@@ -29,6 +24,8 @@ pub enum SpecError {
 pub struct Spec {
     #[serde(default)]
     pub dashboards: DashboardRules,
+    /// How verify tells "no load" from missing signals; none: it does not.
+    pub traffic: Option<Traffic>,
     #[serde(rename = "signal")]
     pub signals: Vec<Signal>,
 }
@@ -42,6 +39,16 @@ pub struct DashboardRules {
     pub optional_metrics: Vec<String>,
 }
 
+/// The signals are judged under load: when [`Traffic::query`] returns no
+/// positive sample for a few scrape intervals, verify stops early and says
+/// to start a load, instead of retrying every signal until its timeout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// The rate of requests the load sends (`$job` replaced).
+    pub query: String,
+}
+
 /// One signal: a query that must return a fitting value for every instance.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +57,69 @@ pub struct Signal {
     pub area: String,
     pub query: String,
     pub expect: Expect,
+    /// How the table shows the value; the JSON report keeps raw numbers.
+    #[serde(default)]
+    pub unit: Unit,
+}
+
+/// The unit of a signal's value, for the table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// A plain number.
+    #[default]
+    None,
+    /// Bytes, shown as KiB, MiB or GiB.
+    Bytes,
+    /// A ratio, shown as a percentage.
+    Ratio,
+    /// Seconds, shown as ms or s.
+    Seconds,
+    /// Events per second, shown as `N/s`.
+    #[serde(rename = "per_second")]
+    PerSecond,
+}
+
+impl Unit {
+    /// `value` in at most a dozen characters, in this unit.
+    pub fn format(self, v: f64) -> String {
+        if !v.is_finite() {
+            return v.to_string();
+        }
+        match self {
+            Unit::None => plain(v),
+            Unit::Bytes => {
+                let (div, name) = [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+                    .into_iter()
+                    .find(|(div, _)| v.abs() >= *div as f64)
+                    .unwrap_or((1, "B"));
+                format!("{} {name}", trimmed(v / div as f64, 1))
+            }
+            Unit::Ratio => format!("{}%", trimmed(v * 100.0, 2)),
+            Unit::Seconds if v.abs() < 1.0 => format!("{} ms", trimmed(v * 1e3, 2)),
+            Unit::Seconds => format!("{} s", trimmed(v, 2)),
+            Unit::PerSecond => format!("{}/s", trimmed(v, 2)),
+        }
+    }
+}
+
+/// A number without a unit: scientific only when very large or small.
+fn plain(v: f64) -> String {
+    if v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:.3e}")
+    } else {
+        trimmed(v, 4)
+    }
+}
+
+/// `v` with at most `decimals` decimals, trailing zeros dropped.
+fn trimmed(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
 }
 
 /// What a signal's value must satisfy.
@@ -92,14 +162,11 @@ impl Spec {
 
     /// Parses and validates spec text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Spec, SpecError> {
-        let spec: Spec = toml::from_str(text).map_err(|source| SpecError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })?;
         let invalid = |detail: String| SpecError::Invalid {
             origin: origin.to_owned(),
             detail,
         };
+        let spec: Spec = toml::from_str(text).map_err(|e| invalid(one_line(&e, text)))?;
         if spec.signals.is_empty() {
             return Err(invalid("no [[signal]]".into()));
         }
@@ -124,6 +191,18 @@ impl Spec {
             .filter(|m| m != "up")
             .collect()
     }
+}
+
+/// A TOML error in one line: where, then what (toml's own text quotes the
+/// file over several lines).
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let Some(span) = e.span() else {
+        return e.message().to_owned();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("line {line}, column {column}: {}", e.message())
 }
 
 /// The metric names a PromQL expression selects: identifiers directly
@@ -180,7 +259,37 @@ mod tests {
         let unknown = "[[signal]]\nname='a'\narea='x'\nquery='up'\nexpect='one'\nfoo=1\n";
         assert!(Spec::parse(unknown, "t").is_err());
         let bad_expect = "[[signal]]\nname='a'\narea='x'\nquery='up'\nexpect='big'\n";
-        assert!(Spec::parse(bad_expect, "t").is_err());
+        let err = Spec::parse(bad_expect, "t").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid spec t: line 5, column 8: "),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn units_for_people() {
+        assert_eq!(Unit::Bytes.format(12_866_355.0), "12.3 MiB");
+        assert_eq!(Unit::Bytes.format(3.5 * (1u64 << 30) as f64), "3.5 GiB");
+        assert_eq!(Unit::Bytes.format(512.0), "512 B");
+        assert_eq!(Unit::Ratio.format(0.1234), "12.34%");
+        assert_eq!(Unit::Ratio.format(0.0), "0%");
+        assert_eq!(Unit::Seconds.format(0.0125), "12.5 ms");
+        assert_eq!(Unit::Seconds.format(2.0), "2 s");
+        assert_eq!(Unit::PerSecond.format(98.1755), "98.18/s");
+        assert_eq!(Unit::None.format(12_345_678.0), "1.235e7");
+        assert_eq!(Unit::None.format(0.0125), "0.0125");
+        assert_eq!(Unit::Ratio.format(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn embedded_spec_has_units_and_a_traffic_query() {
+        let spec = Spec::embedded();
+        let unit = |n: &str| spec.signals.iter().find(|s| s.name == n).unwrap().unit;
+        assert_eq!(unit("process_memory"), Unit::Bytes);
+        assert_eq!(unit("host_cpu"), Unit::Ratio);
+        assert_eq!(unit("latency_p99"), Unit::Seconds);
+        assert!(spec.traffic.unwrap().query.contains("$job"));
     }
 
     #[test]

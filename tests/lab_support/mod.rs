@@ -216,14 +216,27 @@ fn dechunk(raw: &str, body: &str) -> String {
     out
 }
 
-/// Panics when a process the lab recorded in STATE/pids, or any process
-/// naming the state directory, is still running.
+/// Every child the lab started in its last run, as (pid, name), from
+/// STATE/logs/children.log (`started PID NAME` lines).
+pub fn children_started(state: &Path) -> Vec<(String, String)> {
+    let log = std::fs::read_to_string(state.join("logs/children.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| l.strip_prefix("started "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(pid, name)| (pid.to_owned(), name.to_owned()))
+        .collect()
+}
+
+/// Panics when a process the lab started (STATE/logs/children.log) or
+/// lists as running (STATE/pids), or any process naming the state
+/// directory, is still running.
 pub fn assert_nothing_left(state: &Path) {
     let mut left = Vec::new();
     let pids = std::fs::read_to_string(state.join("pids")).unwrap_or_default();
-    for line in pids.lines() {
-        let (pid, name) = line.split_once(' ').unwrap();
-        if alive(pid) {
+    let listed = pids.lines().filter_map(|l| l.split_once(' '));
+    let listed = listed.map(|(pid, name)| (pid.to_owned(), name.to_owned()));
+    for (pid, name) in children_started(state).into_iter().chain(listed) {
+        if alive(&pid) {
             left.push(format!("{name} (pid {pid})"));
         }
     }
@@ -250,4 +263,33 @@ fn alive(pid: &str) -> bool {
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
+}
+
+/// Runs `cmd` to its end; (exit code, stdout, stderr). Fails the test when
+/// it still runs after `limit` (a fast failure that waits for a long
+/// timeout is the bug such tests look for).
+pub fn output_within(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
+    use std::process::Stdio;
+    let mut child = ChildGuard(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = drain(child.0.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.0.stderr.take().map(|p| Box::new(p) as _));
+    let status = child
+        .wait(limit)
+        .unwrap_or_else(|| panic!("{cmd:?} still runs after {limit:?}"));
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    (status.code().unwrap_or(-1), out, err)
 }
