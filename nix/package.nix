@@ -6,12 +6,14 @@
   lib,
   rustPlatform,
   prometheus,
+  postgresql,
+  prometheus-postgres-exporter,
   revision ? "dirty",
 }: let
   fs = lib.fileset;
   cargoToml = lib.importTOML ../Cargo.toml;
   testPhase = import ./test-phase.nix;
-  checkInputs = {inherit prometheus;};
+  checkInputs = {inherit prometheus postgresql prometheus-postgres-exporter;};
 in
   rustPlatform.buildRustPackage {
     pname = "srelab";
@@ -45,8 +47,10 @@ in
     # Feeds srelab_build_info{revision}.
     env.SRELAB_REVISION = revision;
 
-    # The tests run the real prometheus and promtool. No node exporter: the
-    # Linux build sandbox has no /sys, and node_exporter dies without it.
+    # The tests run the real prometheus and promtool, and PostgreSQL
+    # (initdb, postgres: each test starts its own cluster in $TMPDIR) with
+    # its exporter. No node exporter: the Linux build sandbox has no /sys,
+    # and node_exporter dies without it.
     nativeCheckInputs =
       map (path: lib.getAttrFromPath (lib.splitString "." path) checkInputs)
       (lib.attrNames testPhase.nativeCheckInputs);

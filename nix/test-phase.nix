@@ -7,6 +7,8 @@
   nativeCheckInputs = {
     "prometheus" = ["prometheus"];
     "prometheus.cli" = ["promtool"];
+    "postgresql" = ["initdb" "postgres"];
+    "prometheus-postgres-exporter" = ["postgres_exporter"];
   };
   # These tests run nix-instantiate, which needs a Nix store the build
   # sandbox does not have; scripts/test.sh runs them outside the twin.

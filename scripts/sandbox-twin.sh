@@ -94,14 +94,29 @@ link "$farm/stdenv" sh "$(command -v bash)"
 # nixpkgs attribute, as a store path would be.
 args=()
 path=""
+# Debian's copy of a program: on PATH, under Debian's name, or in
+# PostgreSQL's versioned directory.
+host_program() {
+  command -v "$1" && return
+  [ "$1" = postgres_exporter ] && command -v prometheus-postgres-exporter && return
+  find /usr/lib/postgresql/*/bin -name "$1" 2>/dev/null | sort -V | tail -n 1 | grep .
+}
 for line in "${check_inputs[@]}"; do
   read -r attr program <<<"$line"
-  host=$(command -v "$program") || {
-    echo "error: $program (nativeCheckInputs: $attr) not found; install Debian's prometheus package (scripts/test.sh does)" >&2
+  host=$(host_program "$program") || {
+    echo "error: $program (nativeCheckInputs: $attr) not found; scripts/test.sh installs it" >&2
     exit 1
   }
-  dir=/.twin/check-inputs/$attr/bin
-  args+=(--ro-bind "$(readlink -f "$host")" "$dir/$program")
+  real=$(readlink -f "$host")
+  case $real in
+  /usr/bin/*)
+    dir=/.twin/check-inputs/$attr/bin
+    args+=(--ro-bind "$real" "$dir/$program")
+    ;;
+  # Elsewhere under /usr (PostgreSQL finds its share and lib directories
+  # from its own path): that directory, visible read-only as all of /usr.
+  *) dir=$(dirname "$real") ;;
+  esac
   case ":$path:" in *":$dir:"*) ;; *) path=${path:+$path:}$dir ;; esac
 done
 path=$path:$sysroot/bin:/.twin/stdenv/bin

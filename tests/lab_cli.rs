@@ -118,6 +118,7 @@ fn generated_config_passes_promtool_check_config() {
             ],
             load: "127.0.0.1:9464".parse().unwrap(),
             node,
+            postgres: node.map(|_| "127.0.0.1:9187".parse().unwrap()),
         };
         let config = write_config(&state, &scrape).unwrap();
         let out = Command::new(&promtool)

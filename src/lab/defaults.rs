@@ -14,6 +14,8 @@ pub const PROMETHEUS_PORT: u16 = 9090;
 pub const GRAFANA_PORT: u16 = 3000;
 /// Node exporter's port.
 pub const NODE_EXPORTER_PORT: u16 = 9100;
+/// The PostgreSQL exporter's port (its upstream default).
+pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
 /// Port of the load tool's own metrics endpoint.
 pub const LOAD_METRICS_PORT: u16 = 9464;
 /// Prometheus job scraping the instances.
@@ -22,6 +24,10 @@ pub const JOB: &str = "srelab";
 pub const LOAD_JOB: &str = "srelab-load";
 /// Prometheus job scraping node exporter.
 pub const NODE_JOB: &str = "node";
+/// Prometheus job scraping the PostgreSQL exporter.
+pub const POSTGRES_JOB: &str = "postgres";
+/// The database (and its owner role) the instances use on PostgreSQL.
+pub const POSTGRES_DATABASE: &str = "srelab";
 /// Scrape (and rule evaluation) interval of the lab's Prometheus.
 pub const SCRAPE_INTERVAL: &str = "2s";
 /// The verify spec, relative to the repository root.

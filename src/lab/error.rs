@@ -38,6 +38,8 @@ pub enum LabError {
     },
     #[error("scrape targets not up after {secs}s: {detail}")]
     TargetsNotUp { secs: u64, detail: String },
+    #[error("postgres: {0}")]
+    Postgres(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
