@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 # /usr/lib/postgresql/VERSION/bin; the tests start their own clusters, never
 # the system service) and its exporter for the PostgreSQL backend, nix-bin
 # to parse and evaluate the .nix files, bubblewrap for the sandbox twin,
-# wrk and sqlite3 for the benchmark script.
-packages=(prometheus prometheus-node-exporter postgresql prometheus-postgres-exporter nix-bin bubblewrap wrk sqlite3)
+# chromium for the HTML report tests (headless), wrk and sqlite3 for the benchmark script.
+packages=(prometheus prometheus-node-exporter postgresql prometheus-postgres-exporter nix-bin bubblewrap chromium wrk sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   bash scripts/apt-install.sh "${packages[@]}"
 fi
