@@ -2,6 +2,7 @@
 //! rules, and `srelab verify items` on a load report: the exit code is the
 //! verdict, a failure names what it saw in one line.
 
+mod common;
 mod lab_support;
 
 use std::process::Command;
@@ -91,7 +92,7 @@ fn alert_usage_mistakes_and_an_unreachable_prometheus() {
         "verify's own flags do not mix with a subcommand: {err}"
     );
 
-    let port = lab_support::free_port();
+    let port = common::ports::unused_port();
     let url = format!("http://127.0.0.1:{port}");
     let (code, _, err) = alert(&url, "2s", &["A=firing"]);
     assert_eq!(code, 1, "{err}");
