@@ -88,6 +88,11 @@ fn every_flag_reads_its_environment_variable() {
         ("SRELAB_BATCH_MAX", "2"),
         ("SRELAB_BATCH_WAIT", "200ms"),
         ("SRELAB_READERS", "3"),
+        // PostgreSQL's settings: logged here, their effects tested in
+        // serve_postgres.rs.
+        ("SRELAB_DB_POOL_SIZE", "5"),
+        ("SRELAB_STATEMENT_TIMEOUT", "4s"),
+        ("SRELAB_DB_WAIT", "7s"),
         ("SRELAB_SHUTDOWN_GRACE", "2s"),
         ("SRELAB_HEADER_READ_TIMEOUT", "3s"),
         ("SRELAB_NO_HOST_METRICS", "true"),
@@ -179,7 +184,7 @@ fn every_flag_reads_its_environment_variable() {
         .unwrap_or_else(|| panic!("no configuration logged:\n{stderr}"));
     for setting in [
         "listen: 127.0.0.1:0",
-        &format!("path: {:?}", db.to_str().unwrap()),
+        &format!("database: Sqlite({:?})", db.to_str().unwrap()),
         "max_body_bytes: 64",
         "log_format: Json",
         "synchronous: Normal",
@@ -187,6 +192,9 @@ fn every_flag_reads_its_environment_variable() {
         "batch_max: 2",
         "batch_wait: 200ms",
         "readers: 3",
+        "pool_size: 5",
+        "statement_timeout: 4s",
+        "connect_wait: 7s",
         "shutdown_grace: 2s",
         "header_read_timeout: 3s",
         "host_metrics: false",
