@@ -333,7 +333,11 @@ fn judge_workers(report: &mut Report) {
         report.trustworthy = false;
         // `--fail-untrustworthy` judged the merged counts before the workers'
         // health was known: judge it again.
-        for gate in report.gates.iter_mut().filter(|g| g.gate == gates::TRUSTWORTHY) {
+        for gate in report
+            .gates
+            .iter_mut()
+            .filter(|g| g.gate == gates::TRUSTWORTHY)
+        {
             *gate = gates::trustworthy(false);
         }
     }
