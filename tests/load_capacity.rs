@@ -182,8 +182,10 @@ async fn capacity_on_api_work_is_what_the_cores_can_do() {
         "p99<500ms",
         "--slo",
         "errors<1%",
+        // Low enough to pass on a machine that lends the server a tenth of
+        // a core (a CI machine running other builds).
         "--start-rate",
-        "25",
+        "5",
         "--precision",
         "10%",
         "--settle",
@@ -353,12 +355,16 @@ async fn a_first_step_missing_the_slo_exits_3() {
     let c = capacity(&report);
     assert_eq!(c["result"], "below_lowest", "{c:#}");
     assert_eq!(steps(&report).len(), 1);
-    assert_eq!(steps(&report)[0]["verdict"], "fail");
+    // Missed by far (each request takes 20 ms): a failure or, on a machine
+    // that lends the server little CPU, a collapse; the server's either way.
+    let first = &steps(&report)[0];
     assert!(
-        steps(&report)[0]["why"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("p50 "),
+        first["verdict"] == "fail" || first["verdict"] == "collapse",
+        "{c:#}"
+    );
+    let why = first["why"][0].as_str().unwrap();
+    assert!(
+        why.starts_with("p50 ") || why.starts_with("collapse:"),
         "{c:#}"
     );
 }
