@@ -119,6 +119,7 @@ fn generated_config_passes_promtool_check_config() {
             load: "127.0.0.1:9464".parse().unwrap(),
             node,
             postgres: node.map(|_| "127.0.0.1:9187".parse().unwrap()),
+            haproxy: node.map(|_| "127.0.0.1:8405".parse().unwrap()),
         };
         let config = write_config(&state, &scrape).unwrap();
         let out = Command::new(&promtool)
@@ -137,6 +138,7 @@ fn generated_config_passes_promtool_check_config() {
         assert!(text.contains("job_name: 'srelab'\n"));
         assert!(text.contains("job_name: 'srelab-load'\n"));
         assert_eq!(text.contains("job_name: 'node'\n"), node.is_some());
+        assert_eq!(text.contains("job_name: 'haproxy'\n"), node.is_some());
         assert!(text.contains("'127.0.0.1:8081', '127.0.0.1:8082'"));
         assert!(text.contains(&state.prometheus().join("alerts.yml").display().to_string()));
     }

@@ -40,6 +40,8 @@ pub enum LabError {
     TargetsNotUp { secs: u64, detail: String },
     #[error("postgres: {0}")]
     Postgres(String),
+    #[error("haproxy: {0}")]
+    Haproxy(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

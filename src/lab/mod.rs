@@ -15,7 +15,9 @@
 //!   the state directory; [`output`]: progress on stdout.
 //! - [`process`]: children owned by guards that stop them.
 //! - [`prometheus`], [`grafana`]: their generated configuration;
-//!   [`postgres`]: the cluster (shared with the tests) and its exporter.
+//!   [`postgres`]: the cluster (shared with the tests) and its exporter;
+//!   [`haproxy`]: the load balancer's one configuration (shared with the
+//!   NixOS module) and its state.
 //! - [`stack`]: the running lab; [`run`]: the interactive lab;
 //!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL.
 
@@ -25,6 +27,7 @@ pub mod db_fault;
 pub mod defaults;
 pub mod error;
 pub mod grafana;
+pub mod haproxy;
 pub mod output;
 pub mod ports;
 pub mod postgres;
@@ -110,6 +113,19 @@ pub struct Args {
     /// Run without the PostgreSQL exporter even when it is found.
     #[arg(long)]
     pub no_postgres_exporter: bool,
+    /// Put HAProxy in front of the instances: the load goes through it, and
+    /// `--check` adds failover, drain and overload steps.
+    #[arg(long)]
+    pub lb: bool,
+    /// HAProxy binary [default: `haproxy` on PATH].
+    #[arg(long, env = "SRELAB_HAPROXY", value_name = "PATH")]
+    pub haproxy_bin: Option<PathBuf>,
+    /// HAProxy's port (with --lb).
+    #[arg(long, default_value_t = defaults::LB_PORT)]
+    pub lb_port: u16,
+    /// The port of HAProxy's Prometheus exporter (with --lb).
+    #[arg(long, default_value_t = defaults::HAPROXY_EXPORTER_PORT)]
+    pub haproxy_exporter_port: u16,
     /// Drive the load tool (with its TUI) for this long once the lab is up;
     /// options of `srelab load` go after `--` (e.g. `--load 60s -- -r 200`).
     #[arg(long, value_name = "DURATION", conflicts_with = "check")]
@@ -279,6 +295,14 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         Backend::Sqlite => None,
         Backend::Postgres => Some(find_postgres(args)?),
     };
+    let lb = match args.lb {
+        false => None,
+        true => Some(haproxy::LabHaproxy {
+            bin: haproxy::PROGRAM.find(args.haproxy_bin.as_deref())?,
+            port: args.lb_port,
+            exporter_port: args.haproxy_exporter_port,
+        }),
+    };
     Ok(Plan {
         instances: args.instances,
         base_port: args.base_port,
@@ -291,6 +315,7 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         grafana,
         node_exporter_bin,
         postgres,
+        lb,
         serve_args: args.serve_arg.clone(),
         load_options: args.load_options.clone(),
         not_running,

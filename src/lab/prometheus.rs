@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::defaults::{JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB, SCRAPE_INTERVAL};
+use super::defaults::{HAPROXY_JOB, JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB, SCRAPE_INTERVAL};
 use super::error::LabError;
 use super::state::{self, StateDir};
 use crate::verify::assets;
@@ -19,6 +19,8 @@ pub struct Scrape {
     pub node: Option<SocketAddr>,
     /// The PostgreSQL exporter, when it runs.
     pub postgres: Option<SocketAddr>,
+    /// HAProxy's exporter, when HAProxy runs (`--lb`).
+    pub haproxy: Option<SocketAddr>,
 }
 
 /// The configuration text: jobs `srelab`, `srelab-load` and (when node
@@ -48,6 +50,9 @@ pub fn config_yaml(scrape: &Scrape, rules: &Path) -> String {
     }
     if let Some(postgres) = scrape.postgres {
         job(POSTGRES_JOB, &[postgres]);
+    }
+    if let Some(haproxy) = scrape.haproxy {
+        job(HAPROXY_JOB, &[haproxy]);
     }
     y
 }

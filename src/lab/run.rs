@@ -116,6 +116,12 @@ pub fn summary(
     let mut rows: Vec<(String, String)> = (0..p.instances)
         .map(|i| (instance_name(i), format!("http://{}", p.instance_addr(i))))
         .collect();
+    if let Some((lb, exporter)) = p.lb_addrs() {
+        rows.push((
+            "haproxy".into(),
+            format!("http://{lb}  (in front of the instances; exporter http://{exporter}/metrics)"),
+        ));
+    }
     let pages: Vec<String> = links.iter().map(|(n, url)| format!("{n}: {url}")).collect();
     let pages = if pages.is_empty() {
         String::new()

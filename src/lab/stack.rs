@@ -16,8 +16,9 @@ use tokio::time::Instant;
 
 use nix::sys::signal::Signal;
 
-use super::defaults::{JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
+use super::defaults::{HAPROXY_JOB, JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
 use super::error::LabError;
+use super::haproxy::{self, LabHaproxy};
 use super::output::say;
 use super::ports::{self, Port};
 use super::postgres::{self, Cluster, LabPostgres};
@@ -51,6 +52,8 @@ pub struct Plan {
     pub node_exporter_bin: Option<PathBuf>,
     /// PostgreSQL, when the instances use it (`--backend postgres`).
     pub postgres: Option<LabPostgres>,
+    /// HAProxy in front of the instances (`--lb`).
+    pub lb: Option<LabHaproxy>,
     /// Extra arguments for every `srelab serve`.
     pub serve_args: Vec<String>,
     /// Options for `srelab load`, given after `--`.
@@ -80,7 +83,27 @@ impl Plan {
         {
             out.push(Port::new("postgres exporter", pg.exporter_port));
         }
+        if let Some(lb) = &self.lb {
+            out.push(Port::new("haproxy", lb.port));
+            out.push(Port::new("haproxy exporter", lb.exporter_port));
+        }
         out
+    }
+
+    /// HAProxy's address and its exporter's, with `--lb`.
+    pub fn lb_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let lb = self.lb.as_ref()?;
+        Some((ports::local(lb.port), ports::local(lb.exporter_port)))
+    }
+
+    /// Where the load goes: HAProxy with `--lb`, else every instance.
+    pub fn load_targets(&self) -> Vec<String> {
+        match self.lb_addrs() {
+            Some((lb, _)) => vec![format!("http://{lb}")],
+            None => (0..self.instances)
+                .map(|i| format!("http://{}", self.instance_addr(i)))
+                .collect(),
+        }
     }
 
     /// The PostgreSQL exporter's address, when it runs.
@@ -99,18 +122,18 @@ impl Plan {
         format!("http://{}", ports::local(self.prometheus_port))
     }
 
-    fn load_addr(&self) -> SocketAddr {
+    pub fn load_addr(&self) -> SocketAddr {
         ports::local(self.load_metrics_port)
     }
 
     /// The arguments of `srelab load` (after `load`) against every instance
-    /// for `duration`, its metrics where Prometheus scrapes them, then the
-    /// user's options.
+    /// (or HAProxy) for `duration`, its metrics where Prometheus scrapes
+    /// them, then the user's options.
     pub fn load_args(&self, duration: Duration, quiet: bool) -> Vec<String> {
         let mut args = Vec::new();
-        for i in 0..self.instances {
+        for target in self.load_targets() {
             args.push("--target".to_owned());
-            args.push(format!("http://{}", self.instance_addr(i)));
+            args.push(target);
         }
         args.extend([
             "--duration".to_owned(),
@@ -161,6 +184,8 @@ pub struct Lab {
     cluster: Option<Cluster>,
     postgres: Option<Child>,
     others: Vec<Child>,
+    /// Instances sent SIGTERM and not yet exited (the drain), by index.
+    leaving: BTreeMap<u16, Child>,
     load: Option<Child>,
     /// Peak resident memory (KiB) by child name, of children already stopped.
     peaks: BTreeMap<String, u64>,
@@ -187,6 +212,7 @@ impl Lab {
             cluster: None,
             postgres: None,
             others: Vec::new(),
+            leaving: BTreeMap::new(),
             load: None,
             peaks: BTreeMap::new(),
         })
@@ -227,6 +253,7 @@ impl Lab {
             }
             None => None,
         };
+        let lb = self.start_haproxy()?;
         let scrape = prometheus::Scrape {
             instances: (0..self.plan.instances)
                 .map(|i| self.plan.instance_addr(i))
@@ -234,6 +261,7 @@ impl Lab {
             load: self.plan.load_addr(),
             node,
             postgres: self.plan.postgres_exporter_addr(),
+            haproxy: lb,
         };
         let config = prometheus::write_config(&self.state, &scrape)?;
         let listen = ports::local(self.plan.prometheus_port);
@@ -247,6 +275,24 @@ impl Lab {
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())
+    }
+
+    /// Starts HAProxy in front of the instances (with `--lb`) and returns
+    /// its exporter's address.
+    fn start_haproxy(&mut self) -> Result<Option<SocketAddr>, LabError> {
+        let (Some(lb), Some((listen, exporter))) = (self.plan.lb.clone(), self.plan.lb_addrs())
+        else {
+            return Ok(None);
+        };
+        let servers: Vec<haproxy::Server> = (0..self.plan.instances)
+            .map(|i| haproxy::Server {
+                name: instance_name(i),
+                address: self.plan.instance_addr(i).to_string(),
+            })
+            .collect();
+        let cmd = lb.prepare(&self.state, listen, exporter, &servers)?;
+        self.spawn_other("haproxy", cmd)?;
+        Ok(Some(exporter))
     }
 
     fn spawn(&self, name: &str, mut cmd: Command, output: Output) -> Result<Child, LabError> {
@@ -277,6 +323,7 @@ impl Lab {
             .flatten()
             .chain(self.postgres.iter_mut())
             .chain(self.others.iter_mut())
+            .chain(self.leaving.values_mut())
             .chain(self.load.iter_mut());
         for child in running {
             if child.exited().is_none() {
@@ -357,6 +404,31 @@ impl Lab {
         }
     }
 
+    /// Kills instance `i` with SIGKILL (a crash: nothing drains).
+    pub fn kill_instance(&mut self, i: u16) {
+        if let Some(mut child) = self.instances[i as usize].take() {
+            child.kill();
+            self.retire(&mut child);
+        }
+    }
+
+    /// Sends SIGTERM to instance `i` without waiting for it (it drains
+    /// first); [`Lab::instance_stopped`] says when it has exited.
+    pub fn terminate_instance(&mut self, i: u16) {
+        if let Some(mut child) = self.instances[i as usize].take() {
+            child.terminate();
+            self.leaving.insert(i, child);
+        }
+    }
+
+    /// The exit status of a terminated instance `i`, once it has exited.
+    pub fn instance_stopped(&mut self, i: u16) -> Option<ExitStatus> {
+        let status = self.leaving.get_mut(&i)?.exited()?;
+        let mut child = self.leaving.remove(&i)?;
+        self.retire(&mut child);
+        Some(status)
+    }
+
     /// Starts instance `i` again on its port.
     pub fn restart_instance(&mut self, i: u16) -> Result<(), LabError> {
         self.stop_instance(i);
@@ -376,6 +448,17 @@ impl Lab {
             Output::Log(self.state.log("load"))
         };
         self.load = Some(self.spawn("load", cmd, output)?);
+        Ok(())
+    }
+
+    /// Starts the load tool, quiet, with `args` (after `load`) and its log
+    /// `STATE/logs/NAME.log`; stopping it sends SIGINT (the tool's
+    /// graceful stop: requests in flight finish, the report is written).
+    pub fn start_load_with(&mut self, name: &str, args: &[String]) -> Result<(), LabError> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("load").args(args);
+        let child = self.spawn(name, cmd, Output::Log(self.state.log(name)))?;
+        self.load = Some(child.with_stop_signal(Signal::SIGINT));
         Ok(())
     }
 
@@ -476,6 +559,9 @@ impl Lab {
         if let Some(addr) = self.plan.postgres_exporter_addr() {
             want.insert((POSTGRES_JOB.to_owned(), addr.to_string()));
         }
+        if let Some((_, exporter)) = self.plan.lb_addrs() {
+            want.insert((HAPROXY_JOB.to_owned(), exporter.to_string()));
+        }
         want
     }
 
@@ -503,6 +589,7 @@ impl Lab {
     pub fn shutdown(&mut self) -> BTreeMap<String, u64> {
         let mut all: Vec<Child> = self.load.take().into_iter().collect();
         all.extend(self.instances.iter_mut().filter_map(Option::take));
+        all.extend(std::mem::take(&mut self.leaving).into_values());
         all.append(&mut self.others);
         process::stop_all(&mut all);
         // PostgreSQL last, once no instance has anything left to commit.

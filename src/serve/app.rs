@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use prometheus::IntGauge;
 
 use super::config::Config;
+use super::drain::Drain;
 use super::errors::ApiError;
 use super::http::{self as h, Response};
 use super::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct App {
     pub config: Config,
     pub metrics: Metrics,
     pub store: Store,
+    /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
+    pub drain: Drain,
 }
 
 impl App {
@@ -34,6 +37,7 @@ impl App {
             config,
             metrics,
             store,
+            drain: Drain::default(),
         }
     }
 
@@ -107,7 +111,7 @@ impl App {
             Route::Item => items::get(&self.store, id.unwrap_or(Err(ApiError::Internal))?).await,
             Route::Work => work::run(query).await,
             Route::Healthz => Ok(probes::healthz()),
-            Route::Readyz => probes::readyz(&self.store).await,
+            Route::Readyz => probes::readyz(&self.store, &self.drain).await,
             Route::Metrics => Ok(probes::metrics(&self.metrics)),
             Route::DebugPanic => panic!("the /debug/panic route panics on purpose"),
             Route::Unmatched => Err(ApiError::NoRoute(

@@ -9,6 +9,10 @@ use clap::ValueEnum;
 
 pub use super::store::{Database, DatabaseError};
 
+/// The default of `--drain-delay`: longer than HAProxy needs to take an
+/// instance out whose checks fail (tests/haproxy_config.rs holds them in step).
+pub const DRAIN_DELAY: &str = "6s";
+
 /// Arguments of `srelab serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -73,6 +77,14 @@ pub struct Args {
     /// 0 fails at once (exit 1) when it is unreachable.
     #[arg(long, env = "SRELAB_DB_WAIT", default_value = "0s", value_parser = humantime::parse_duration)]
     pub db_wait: Duration,
+
+    /// On SIGTERM/SIGINT, how long to keep serving with `/readyz` answering
+    /// 503 before the instance stops accepting, so a load balancer's health
+    /// checks take it out first (HAProxy's, as `srelab lab --lb` configures
+    /// them, need at most 5.5s). Applies only when `/readyz` was requested
+    /// within that time; otherwise the instance stops at once.
+    #[arg(long, env = "SRELAB_DRAIN_DELAY", default_value = DRAIN_DELAY, value_parser = humantime::parse_duration)]
+    pub drain_delay: Duration,
 
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "SRELAB_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -157,6 +169,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    pub drain_delay: Duration,
     pub shutdown_grace: Duration,
     pub header_read_timeout: Duration,
     pub host_metrics: bool,
@@ -186,6 +199,7 @@ impl Config {
             },
             max_body_bytes: args.max_body_bytes,
             log_format: args.log_format,
+            drain_delay: args.drain_delay,
             shutdown_grace: args.shutdown_grace,
             header_read_timeout: args.header_read_timeout,
             host_metrics: !args.no_host_metrics,

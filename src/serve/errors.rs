@@ -30,6 +30,8 @@ pub enum ApiError {
     InvalidField(String),
     #[error("database unavailable: {0}")]
     Store(#[from] StoreError),
+    #[error("shutting down: draining before the instance stops")]
+    Draining,
     #[error("internal error")]
     Internal,
 }
@@ -47,7 +49,7 @@ impl ApiError {
             | ApiError::MalformedQuery(_)
             | ApiError::MalformedRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +69,7 @@ impl ApiError {
             ApiError::InvalidField(_) => "invalid_field",
             ApiError::Store(StoreError::Busy) => "database_busy",
             ApiError::Store(_) => "database_unavailable",
+            ApiError::Draining => "draining",
             ApiError::Internal => "internal",
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! - [`config`]: the command line (`Args`) and the validated [`config::Config`].
 //! - [`server`]: the accept loop over an already-bound listener, HTTP/1.1 and
-//!   h2c, graceful shutdown.
+//!   h2c, graceful shutdown; [`drain`]: not ready first, for load balancers.
 //! - [`app`]: the shared state and the per-request wrapper (routing, RED
 //!   metrics, panic containment).
 //! - [`routes`]: method + path to a route template.
@@ -16,6 +16,7 @@
 
 pub mod app;
 pub mod config;
+pub mod drain;
 pub mod errors;
 pub mod host;
 pub mod http;
