@@ -29,6 +29,17 @@ pub const PROGRAM: Program = Program {
     hint: HINT,
 };
 
+/// Debian's place for `haproxy`, which is not on the PATH of users but root.
+const DEBIAN_BIN: &str = "/usr/sbin/haproxy";
+
+/// The explicit path when given, else `haproxy` on PATH, else Debian's.
+pub fn find(explicit: Option<&Path>) -> Result<PathBuf, LabError> {
+    PROGRAM.find(explicit).or_else(|e| match explicit {
+        None if super::binaries::is_executable(Path::new(DEBIAN_BIN)) => Ok(DEBIAN_BIN.into()),
+        _ => Err(e),
+    })
+}
+
 /// One backend server: its name (the `server` label of HAProxy's metrics)
 /// and its address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +207,31 @@ pub fn server_states(metrics: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The value of the first series `name{…}` in an exporter's `/metrics`
+/// text whose labels include every `labels` pair.
+pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+        let (inside, value) = rest.split_once("} ")?;
+        labels
+            .iter()
+            .all(|(k, v)| label(inside, k).as_deref() == Some(v))
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+/// Requests of the srelab backend HAProxy had to send again (retries on
+/// the same server and redispatches to another), in an exporter's text.
+pub fn resent(metrics: &str) -> f64 {
+    [
+        "haproxy_backend_retry_warnings_total",
+        "haproxy_backend_redispatch_warnings_total",
+    ]
+    .iter()
+    .filter_map(|name| sample(metrics, name, &[("proxy", LB_BACKEND)]))
+    .sum()
+}
+
 /// The value of label `name` in the inside of a series' braces.
 fn label(series: &str, name: &str) -> Option<String> {
     let start = series.find(&format!("{name}=\""))? + name.len() + 2;
@@ -239,7 +275,9 @@ mod tests {
         assert!(
             cfg.contains("    server srelab-1 127.0.0.1:8081\n    server srelab-2 app2:8081\n")
         );
-        assert!(!cfg.contains('@'), "every placeholder replaced");
+        for word in ["@LISTEN@", "@EXPORTER_LISTEN@", "@SERVERS@"] {
+            assert!(!cfg.contains(word), "{word} replaced");
+        }
     }
 
     #[test]
@@ -248,6 +286,29 @@ mod tests {
         assert_eq!(err, "default-server has no `fastinter`");
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("2h"), None);
+    }
+
+    #[test]
+    fn samples_by_name_and_labels() {
+        let text = "haproxy_backend_retry_warnings_total{proxy=\"srelab\"} 2\n\
+            haproxy_backend_redispatch_warnings_total{proxy=\"other\"} 7\n\
+            haproxy_backend_redispatch_warnings_total{proxy=\"srelab\"} 3\n\
+            haproxy_server_current_sessions{proxy=\"srelab\",server=\"srelab-1\"} 5\n";
+        assert_eq!(resent(text), 5.0);
+        let s1 = [("proxy", "srelab"), ("server", "srelab-1")];
+        assert_eq!(
+            sample(text, "haproxy_server_current_sessions", &s1),
+            Some(5.0)
+        );
+        assert_eq!(
+            sample(text, "haproxy_server_current_sessions", &[("server", "x")]),
+            None
+        );
+        assert_eq!(
+            sample(text, "haproxy_server", &[]),
+            None,
+            "a whole name only"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod defaults;
 pub mod error;
 pub mod grafana;
 pub mod haproxy;
+pub mod http;
 pub mod output;
 pub mod ports;
 pub mod postgres;
@@ -36,6 +37,7 @@ pub mod prometheus;
 pub mod run;
 pub mod stack;
 pub mod state;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -117,7 +119,7 @@ pub struct Args {
     /// `--check` adds failover, drain and overload steps.
     #[arg(long)]
     pub lb: bool,
-    /// HAProxy binary [default: `haproxy` on PATH].
+    /// HAProxy binary [default: `haproxy` on PATH, else /usr/sbin/haproxy].
     #[arg(long, env = "SRELAB_HAPROXY", value_name = "PATH")]
     pub haproxy_bin: Option<PathBuf>,
     /// HAProxy's port (with --lb).
@@ -298,7 +300,7 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
     let lb = match args.lb {
         false => None,
         true => Some(haproxy::LabHaproxy {
-            bin: haproxy::PROGRAM.find(args.haproxy_bin.as_deref())?,
+            bin: haproxy::find(args.haproxy_bin.as_deref())?,
             port: args.lb_port,
             exporter_port: args.haproxy_exporter_port,
         }),

@@ -1,11 +1,18 @@
 //! The repository files embedded in the binary, so `srelab lab` and
-//! `srelab verify` work from any directory: the verify spec, the alert rules,
-//! the dashboards and Grafana's provisioning files.
+//! `srelab verify` work from any directory: the verify spec, the alert rules
+//! (every file), the dashboards and Grafana's provisioning files.
 
 /// `spec/signals.toml`.
 pub const SPEC: &str = include_str!("../../spec/signals.toml");
 /// `prometheus/alerts.yml`.
 pub const ALERT_RULES: &str = include_str!("../../prometheus/alerts.yml");
+/// `prometheus/saturation.yml`: alerts on load and on the load balancer.
+pub const SATURATION_RULES: &str = include_str!("../../prometheus/saturation.yml");
+/// Every rules file Prometheus loads, by file name.
+pub const RULE_FILES: &[(&str, &str)] = &[
+    ("alerts.yml", ALERT_RULES),
+    ("saturation.yml", SATURATION_RULES),
+];
 /// The dashboards of `grafana/dashboards/`, by file name.
 pub const DASHBOARDS: &[(&str, &str)] = &[(
     "srelab-overview.json",
