@@ -68,6 +68,7 @@ fn every_alert_is_annotated_tested_and_has_its_runbook_section() {
     let sections = anchors(&runbook);
     for want in [
         "SrelabInFlightNearCapacity",
+        "SrelabLbServerNearCapacity",
         "SrelabDatabaseNearCapacity",
         "SrelabLbServersDown",
         "SrelabLbQueueing",
@@ -121,6 +122,10 @@ fn thresholds_follow_haproxys_configuration() {
         block("SrelabInFlightNearCapacity")
             .contains(&format!("sends it at most {} at once", t.maxconn)),
         "the description names maxconn"
+    );
+    assert!(
+        block("SrelabLbServerNearCapacity").contains("> 0.75 * (haproxy_server_limit_sessions"),
+        "the same 3/4, of the limit HAProxy exports"
     );
     let queue = srelab::lab::haproxy::TEMPLATE
         .lines()

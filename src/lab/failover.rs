@@ -41,12 +41,13 @@ const POLL: Duration = Duration::from_millis(50);
 /// The longest any phase may take.
 const LIMIT: Duration = Duration::from_secs(90);
 
-/// The most requests the crash may fail: those in flight on the killed
+/// The most requests a crash may fail: those in flight on the killed
 /// instance (at most HAProxy's `maxconn` per server, and at most every
 /// request in flight anywhere) plus those sent before its first failed
-/// check (at most the whole rate over one check interval). HAProxy resends
-/// the latter (their connection is refused, nothing was sent), so in
-/// practice only requests in flight can fail, and of those only POSTs:
+/// check (the whole rate over [`Timing::first_failure_limit`]: up to one
+/// `inter` until the next check, plus that check's own time). HAProxy
+/// resends the latter when their connection is refused (nothing was sent),
+/// so on one host only requests in flight fail, and of those only POSTs:
 /// GETs are resent when the server closes without an answer.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
@@ -55,13 +56,19 @@ pub struct Bound {
 }
 
 impl Bound {
-    pub fn of(t: &Timing) -> Bound {
-        let in_flight = t.maxconn.min(LOAD_CONCURRENCY + WRITES_IN_FLIGHT);
-        let rate = f64::from(LOAD_RATE + WRITE_RATE);
+    /// For a load of `rate` requests per second with at most `in_flight`
+    /// at once.
+    pub fn new(t: &Timing, rate: f64, in_flight: u32) -> Bound {
         Bound {
-            in_flight: in_flight.into(),
-            before_check: (rate * t.inter.as_secs_f64()).ceil() as u64,
+            in_flight: t.maxconn.min(in_flight).into(),
+            before_check: (rate * t.first_failure_limit().as_secs_f64()).ceil() as u64,
         }
+    }
+
+    /// The bound of this step's load (the load tool and the writers).
+    pub fn of(t: &Timing) -> Bound {
+        let rate = f64::from(LOAD_RATE + WRITE_RATE);
+        Bound::new(t, rate, LOAD_CONCURRENCY + WRITES_IN_FLIGHT)
     }
 
     pub fn total(&self) -> u64 {
@@ -238,7 +245,7 @@ pub async fn run(lab: &mut Lab) -> Result<Outcome, String> {
     let result = phases(lab, &run).await;
     stop.store(true, Ordering::Relaxed);
     let _ = writer.await;
-    let status = lab.wait_load(Duration::from_secs(30)).await;
+    let status = lab.wait_load(Duration::ZERO).await;
     let mut outcome = result?;
     outcome.load = load_summary(&report, status);
     outcome.acknowledged = read_back(&run).await?;
@@ -364,7 +371,12 @@ async fn taken_back(run: &Run, lab: &Lab, i: u16) -> Result<(), String> {
     wait::until(LIMIT, POLL, || async { served().await > before })
         .await
         .map(|_| ())
-        .ok_or_else(|| format!("{} served no request after it was back UP", instance_name(i)))
+        .ok_or_else(|| {
+            format!(
+                "{} served no request after it was back UP",
+                instance_name(i)
+            )
+        })
 }
 
 /// Posts items at [`WRITE_RATE`] (each on its own task, at most
@@ -456,7 +468,10 @@ mod tests {
     fn the_bound_follows_the_template() {
         let b = Bound::of(&Timing::of_template());
         assert_eq!(b.in_flight, 32, "HAProxy's maxconn per server");
-        assert_eq!(b.before_check, 120, "120/s over the 1s check interval");
+        assert_eq!(
+            b.before_check, 360,
+            "120/s over 1s to the next check + 2s for it"
+        );
     }
 
     #[test]

@@ -124,6 +124,12 @@ impl Timing {
         self.timeout_connect.min(self.inter) + self.timeout_check
     }
 
+    /// The longest from an instance failing to its first failed check:
+    /// up to `inter` until that check starts, then the check itself.
+    pub fn first_failure_limit(&self) -> Duration {
+        self.inter + self.check_limit()
+    }
+
     /// The longest from an instance failing its checks (dead, or answering
     /// 503) to HAProxy taking it out: up to `inter` until the next check,
     /// then `fall` checks `fastinter` apart, each taking up to
@@ -254,6 +260,7 @@ mod tests {
         assert_eq!(t.fastinter, Duration::from_millis(500));
         assert_eq!((t.fall, t.rise, t.maxconn), (2, 2, 32));
         assert_eq!(t.check_limit(), Duration::from_secs(2));
+        assert_eq!(t.first_failure_limit(), Duration::from_secs(3));
         assert_eq!(t.detection_limit(), Duration::from_millis(5500));
     }
 

@@ -19,17 +19,21 @@
 //!   [`haproxy`]: the load balancer's one configuration (shared with the
 //!   NixOS module) and its state.
 //! - [`stack`]: the running lab; [`run`]: the interactive lab;
-//!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL.
+//!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL and, with
+//!   `--lb`, [`failover`] (crash and drain under load) and [`overload`]
+//!   (saturation alerts fired by load); [`http`] and [`wait`] serve them.
 
 pub mod binaries;
 pub mod check;
 pub mod db_fault;
 pub mod defaults;
 pub mod error;
+pub mod failover;
 pub mod grafana;
 pub mod haproxy;
 pub mod http;
 pub mod output;
+pub mod overload;
 pub mod ports;
 pub mod postgres;
 pub mod process;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod haproxy;
 pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};

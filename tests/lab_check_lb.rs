@@ -1,0 +1,70 @@
+//! `srelab lab --check --lb` end to end with the real HAProxy and
+//! Prometheus: the load goes through HAProxy, verify requires its signals,
+//! the failover step (kill -9 under load, then a SIGTERM drain) stays
+//! within its gates, and the overload fires the saturation alerts and lets
+//! them resolve. No process is left behind.
+
+mod lab_support;
+
+use std::time::Duration;
+
+use lab_support::{
+    assert_nothing_left, free_port, free_ports, output_within, prometheus_bin, srelab,
+};
+
+#[test]
+fn check_behind_haproxy_fails_over_drains_and_fires_saturation_alerts() {
+    prometheus_bin();
+    srelab::lab::haproxy::find(None).unwrap_or_else(|e| panic!("this test needs HAProxy: {e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut cmd = srelab();
+    cmd.arg("lab")
+        .args(["--lb", "--no-grafana", "--base-port"])
+        .arg(free_ports(2).to_string());
+    for flag in [
+        "--prometheus-port",
+        "--node-exporter-port",
+        "--load-metrics-port",
+        "--lb-port",
+        "--haproxy-exporter-port",
+    ] {
+        cmd.arg(flag).arg(free_port().to_string());
+    }
+    cmd.arg("--state-dir")
+        .arg(&state)
+        .args(["--check", "--duration", "10s"]);
+    let (code, out, err) = output_within(&mut cmd, Duration::from_secs(900));
+    println!("{out}\n{err}");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("lab check: PASSED"), "{out}");
+    assert!(out.contains("verdict: every signal present"), "{out}");
+    for signal in ["lb_up", "lb_servers_up", "lb_request_rate"] {
+        let row = out.lines().find(|l| l.starts_with(signal));
+        assert!(
+            row.is_some_and(|r| !r.contains("absent")),
+            "{signal} measured: {out}"
+        );
+    }
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no `{key}` line: {out}"))
+            .to_owned()
+    };
+    assert!(line("crash (kill -9)").contains("taken out after"), "{out}");
+    assert!(
+        line("failed requests").contains(", 0 after it was out"),
+        "{out}"
+    );
+    assert!(
+        line("drain (SIGTERM)").contains(", 0 failed, 0 resent"),
+        "{out}"
+    );
+    assert!(line("acknowledged").contains("all read back"), "{out}");
+    let overload = line("overload");
+    for alert in srelab::lab::overload::ALERTS {
+        assert!(overload.contains(&format!("{alert} after")), "{out}");
+    }
+    assert_nothing_left(&state);
+}
