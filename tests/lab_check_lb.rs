@@ -46,8 +46,11 @@ fn check_behind_haproxy_fails_over_drains_and_fires_saturation_alerts() {
             "{signal} measured: {out}"
         );
     }
+    // The summary's lines (the progress lines before it name steps too).
+    let summary = out.split_once("lab check: PASSED").map_or("", |(_, s)| s);
     let line = |key: &str| {
-        out.lines()
+        summary
+            .lines()
             .find(|l| l.trim_start().starts_with(key))
             .unwrap_or_else(|| panic!("no `{key}` line: {out}"))
             .to_owned()
