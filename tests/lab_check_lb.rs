@@ -4,24 +4,27 @@
 //! within its gates, and the overload fires the saturation alerts and lets
 //! them resolve. No process is left behind.
 
+mod common;
 mod lab_support;
 
 use std::time::Duration;
 
-use lab_support::{
-    assert_nothing_left, free_port, free_ports, output_within, prometheus_bin, srelab,
-};
+use common::ports::{unused_port, unused_ports};
+use common::tools::HAPROXY;
+use lab_support::{assert_nothing_left, output_within, prometheus_bin, srelab};
 
 #[test]
 fn check_behind_haproxy_fails_over_drains_and_fires_saturation_alerts() {
     prometheus_bin();
-    srelab::lab::haproxy::find(None).unwrap_or_else(|e| panic!("this test needs HAProxy: {e}"));
+    let haproxy = HAPROXY.path();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let mut cmd = srelab();
     cmd.arg("lab")
         .args(["--lb", "--no-grafana", "--base-port"])
-        .arg(free_ports(2).to_string());
+        .arg(unused_ports(2).to_string())
+        .arg("--haproxy-bin")
+        .arg(haproxy);
     for flag in [
         "--prometheus-port",
         "--node-exporter-port",
@@ -29,7 +32,7 @@ fn check_behind_haproxy_fails_over_drains_and_fires_saturation_alerts() {
         "--lb-port",
         "--haproxy-exporter-port",
     ] {
-        cmd.arg(flag).arg(free_port().to_string());
+        cmd.arg(flag).arg(unused_port().to_string());
     }
     cmd.arg("--state-dir")
         .arg(&state)

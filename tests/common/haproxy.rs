@@ -5,18 +5,20 @@
 //! Prometheus exporter.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use srelab::lab::haproxy::{self, Server};
 
+use super::ports::unused_port;
+use super::tools::HAPROXY;
 use super::{ChildGuard, request};
 
-/// HAProxy's binary, or a panic saying how to get it.
+/// HAProxy's binary on PATH, or a panic naming its package.
 pub fn binary() -> PathBuf {
-    haproxy::find(None).unwrap_or_else(|e| panic!("these tests need HAProxy: {e}"))
+    HAPROXY.path()
 }
 
 /// A running HAProxy and its temporary directory.
@@ -30,19 +32,13 @@ pub struct Haproxy {
     _dir: tempfile::TempDir,
 }
 
-/// A port nothing listens on right now (HAProxy cannot report a port 0
-/// it bound, so the test picks one; HAProxy fails loudly if it is taken).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// Starts HAProxy in front of `servers` (name, address) and waits until
 /// it listens and reports every server UP.
 pub fn start(servers: &[(&str, SocketAddr)]) -> Haproxy {
     let dir = tempfile::tempdir().unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let exporter: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    // HAProxy cannot report a port 0 it bound: it gets ports in advance.
+    let addr: SocketAddr = ([127, 0, 0, 1], unused_port()).into();
+    let exporter: SocketAddr = ([127, 0, 0, 1], unused_port()).into();
     let servers: Vec<Server> = servers
         .iter()
         .map(|(name, a)| Server {
