@@ -1,10 +1,13 @@
 //! The one HAProxy configuration (`haproxy/srelab.cfg`): the real
 //! `haproxy -c` accepts it as the lab renders it and refuses a broken one
-//! with HAProxy's own words; the numbers derived from it stay in step
-//! (`srelab serve --drain-delay` outlasts HAProxy's detection).
+//! with HAProxy's own words; the NixOS module's rendering
+//! (`nixos-modules/haproxy-config.nix`, evaluated by the real
+//! `nix-instantiate`) is the same text; the numbers derived from it stay in
+//! step (`srelab serve --drain-delay` outlasts HAProxy's detection).
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::haproxy::binary;
@@ -56,4 +59,31 @@ fn the_drain_delay_outlasts_haproxys_detection() {
         t.detection_limit()
     );
     assert!(delay < Duration::from_secs(30), "and stay short");
+}
+
+#[test]
+fn the_nixos_module_renders_the_same_text() {
+    let servers = servers();
+    let addresses: Vec<&str> = servers.iter().map(|s| s.address.as_str()).collect();
+    let expr = format!(
+        "import ./nixos-modules/haproxy-config.nix {{ listen = \"[::]:8080\"; exporter = \"0.0.0.0:8405\"; servers = builtins.fromJSON ''{}''; }}",
+        serde_json::to_string(&addresses).unwrap()
+    );
+    let out = Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "--expr", &expr])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run nix-instantiate ({e}); install Debian's nix-bin (scripts/test.sh does)"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "nix-instantiate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nix: String = serde_json::from_slice(&out.stdout).unwrap();
+    // The lab names its servers srelab-1, srelab-2, … as the module does.
+    assert_eq!(nix, render("[::]:8080", "0.0.0.0:8405", &servers));
 }
