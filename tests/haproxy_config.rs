@@ -62,7 +62,7 @@ fn the_drain_delay_outlasts_haproxys_detection() {
 }
 
 #[test]
-fn the_nixos_module_renders_the_same_text() {
+fn nixos_haproxy_config_renders_the_labs_text() {
     let servers = servers();
     let addresses: Vec<&str> = servers.iter().map(|s| s.address.as_str()).collect();
     let expr = format!(
