@@ -89,4 +89,5 @@ in {
 
   vm = import ./vm-test.nix {inherit pkgs self srelab;};
   vm-postgres = import ./vm-test-postgres.nix {inherit pkgs self srelab;};
+  vm-lb = import ./vm-test-lb.nix {inherit pkgs self srelab;};
 }

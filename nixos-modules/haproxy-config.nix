@@ -2,7 +2,7 @@
 # `srelab lab --lb` renders it (src/lab/haproxy.rs; tests/haproxy_config.rs
 # evaluates this file and compares both texts): @LISTEN@ and
 # @EXPORTER_LISTEN@ become HOST:PORT, @SERVERS@ one `server NAME ADDRESS`
-# line per server, named srelab-1, srelab-2, … in order. Plain Nix (no
+# line per server, named srelab-1, srelab-2, ... in order. Plain Nix (no
 # nixpkgs), so nix-instantiate alone evaluates it.
 {
   listen,

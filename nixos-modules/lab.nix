@@ -23,6 +23,13 @@
   # From Prometheus' own options, which a user may set apart from ours.
   prometheusUrl = "http://${reachable prometheus.listenAddress}:${toString prometheus.port}";
 
+  # HAProxy's exporters: the named ones, and this machine's services.srelab.lb
+  # when that module is imported and enabled here.
+  haproxyTargets =
+    cfg.haproxyTargets
+    ++ lib.optional (srelab ? lb && srelab.lb.enable)
+    "${reachable srelab.lb.listenAddress}:${toString srelab.lb.exporterPort}";
+
   nodeExporter = "${reachable prometheus.exporters.node.listenAddress}:${toString prometheus.exporters.node.port}";
 
   # nixpkgs renders `--web.listen-address=ADDRESS:PORT` for both; an IPv6
@@ -83,6 +90,13 @@ in {
       description = "`host:port` of PostgreSQL exporters (`services.prometheus.exporters.postgres`), scraped in job `${defaults.postgresJob}`.";
     };
 
+    haproxyTargets = mkOption {
+      type = types.listOf types.str;
+      default = [];
+      example = ["lb:${toString defaults.haproxyExporterPort}"];
+      description = "`host:port` of HAProxy's Prometheus exporters (`services.srelab.lb`), scraped in job `${defaults.haproxyJob}`; a local `services.srelab.lb` is scraped without being named.";
+    };
+
     scrapeInterval = mkOption {
       type = types.str;
       default = defaults.scrapeInterval;
@@ -124,14 +138,15 @@ in {
           scrape_interval = cfg.scrapeInterval;
           evaluation_interval = cfg.scrapeInterval;
         };
-        ruleFiles = [../prometheus/alerts.yml];
+        ruleFiles = [../prometheus/alerts.yml ../prometheus/saturation.yml];
         scrapeConfigs =
           [
             (staticJob defaults.job (localTargets ++ cfg.remoteTargets))
             (staticJob defaults.nodeJob ([nodeExporter] ++ cfg.nodeTargets))
           ]
           ++ lib.optional (cfg.loadTargets != []) (staticJob defaults.loadJob cfg.loadTargets)
-          ++ lib.optional (cfg.postgresTargets != []) (staticJob defaults.postgresJob cfg.postgresTargets);
+          ++ lib.optional (cfg.postgresTargets != []) (staticJob defaults.postgresJob cfg.postgresTargets)
+          ++ lib.optional (haproxyTargets != []) (staticJob defaults.haproxyJob haproxyTargets);
       };
 
       services.prometheus.exporters.node = {
