@@ -34,6 +34,26 @@ pub fn prometheus_bin() -> PathBuf {
     )
 }
 
+/// Runs promtool with `args` in the repository root; fails the test with
+/// its output unless it succeeds.
+pub fn promtool(args: &[&str]) {
+    let bin = require(
+        "promtool",
+        "install Debian's `prometheus` package (scripts/test.sh does) or use `nix develop`",
+    );
+    let out = Command::new(bin)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running promtool");
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
