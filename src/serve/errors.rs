@@ -30,6 +30,8 @@ pub enum ApiError {
     InvalidField(String),
     #[error("database unavailable: {0}")]
     Store(#[from] StoreError),
+    #[error("fault injected through /admin/faults")]
+    InjectedFault,
     #[error("internal error")]
     Internal,
 }
@@ -48,7 +50,7 @@ impl ApiError {
             | ApiError::MalformedRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InjectedFault | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -67,6 +69,7 @@ impl ApiError {
             ApiError::InvalidField(_) => "invalid_field",
             ApiError::Store(StoreError::Busy) => "database_busy",
             ApiError::Store(_) => "database_unavailable",
+            ApiError::InjectedFault => "injected_fault",
             ApiError::Internal => "internal",
         }
     }

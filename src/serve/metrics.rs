@@ -13,6 +13,7 @@ use prometheus::{
 };
 
 use super::config::Config;
+use super::faults::FaultMetrics;
 use super::host::HostMetrics;
 use super::routes::Route;
 use crate::contract::CLIENT_CLOSED_STATUS;
@@ -44,6 +45,7 @@ pub struct Metrics {
     pub http: HttpMetrics,
     pub db: DbMetrics,
     pub host: Option<HostMetrics>,
+    pub faults: FaultMetrics,
 }
 
 impl Metrics {
@@ -52,6 +54,7 @@ impl Metrics {
         let registry = Registry::new();
         let http = HttpMetrics::new(&registry)?;
         let db = DbMetrics::new(&registry, config.request_metrics)?;
+        let faults = FaultMetrics::new(&registry)?;
         let host = if config.host_metrics {
             Some(HostMetrics::new(&registry)?)
         } else {
@@ -78,6 +81,7 @@ impl Metrics {
             http,
             db,
             host,
+            faults,
         })
     }
 

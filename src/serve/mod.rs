@@ -13,10 +13,12 @@
 //!   mapping from errors to status codes and JSON.
 //! - [`metrics`], [`host`]: the Prometheus registry, host USE gauges.
 //! - [`store`]: the SQLite store (writer with group commit, reader pool).
+//! - [`faults`]: faults to inject through `/admin/faults` (`--faults`).
 
 pub mod app;
 pub mod config;
 pub mod errors;
+pub mod faults;
 pub mod host;
 pub mod http;
 pub mod items;
@@ -46,6 +48,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
+    if config.faults && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "--faults: /admin/faults is reachable by anyone who reaches {addr}");
+    }
     let metrics = metrics::Metrics::new(&config)?;
     let store = store::Store::open(&config.store, metrics.db.clone())
         .with_context(|| format!("cannot open database {}", config.store.path.display()))?;

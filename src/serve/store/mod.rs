@@ -9,6 +9,7 @@
 //! ([`runtime_readers`]). Instances on one file take turns at writing
 //! through a [`turnstile`].
 
+pub mod lock_holder;
 pub mod readers;
 pub mod runtime_readers;
 pub mod sqlite;
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use super::config::StoreConfig;
 use super::metrics::{DbMetrics, DbOp};
+pub use lock_holder::LockHolder;
 use readers::Readers;
 use runtime_readers::RuntimeReaders;
 use sqlite::Db;
@@ -68,6 +70,8 @@ pub struct Store {
     readers: Readers,
     runtime_readers: RuntimeReaders,
     metrics: DbMetrics,
+    /// Kept to open the connection of a [`LockHolder`].
+    config: StoreConfig,
 }
 
 impl Store {
@@ -96,6 +100,7 @@ impl Store {
             readers: Readers::start(readers),
             runtime_readers: RuntimeReaders::new(runtime_readers),
             metrics,
+            config: config.clone(),
         })
     }
 
@@ -137,6 +142,17 @@ impl Store {
             self.writer.call(|reply| Job::Ping { reply }).await
         })
         .await
+    }
+
+    /// A connection of its own that can take and hold the write lock (the
+    /// database-lock fault).
+    pub fn lock_holder(&self) -> Result<LockHolder, StoreError> {
+        let db = Db::open(
+            &self.config,
+            sqlite::Role::Writer,
+            self.metrics.busy_retries.clone(),
+        )?;
+        Ok(LockHolder::new(db))
     }
 
     /// Commits what is queued, then stops the database threads.
