@@ -10,6 +10,9 @@
   prometheusPort = 9090;
   grafanaPort = 3000;
   nodeExporterPort = 9100;
+  # Alertmanager, and the webhook receiver it delivers to.
+  alertmanagerPort = 9093;
+  receiverPort = 9095;
   # Port of the load tool's own metrics endpoint.
   loadMetricsPort = 9464;
   # Prometheus job names.

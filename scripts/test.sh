@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: promtool/prometheus for the metric and lab tests,
-# node exporter for the lab, nix-bin to parse the .nix files, wrk and sqlite3
-# for the benchmark script.
-packages=(prometheus prometheus-node-exporter nix-bin wrk sqlite3)
+# node exporter for the lab, Alertmanager (with amtool) for the alert
+# delivery tests and the drill, nix-bin to parse the .nix files, wrk and
+# sqlite3 for the benchmark script.
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager nix-bin wrk sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   bash scripts/apt-install.sh "${packages[@]}"
 fi
@@ -18,6 +19,10 @@ for tool in promtool prometheus; do
     exit 1
   }
 done
+command -v amtool >/dev/null || {
+  echo "error: amtool not found; install Debian's prometheus-alertmanager package (or use nix develop)" >&2
+  exit 1
+}
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -47,6 +47,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Generate the SLO rules, their tests and the error-budget dashboard; print load gates.
     Slo(slo::Args),
+    /// Receive Alertmanager's webhook notifications into a JSON-lines file (what `srelab lab` runs itself).
+    Receive(lab::receiver::Args),
 }
 
 /// Runs one parsed command line; the returned code is the process exit code.
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Lab(args) => lab::main(args),
         Command::Verify(args) => verify::main(args),
         Command::Slo(args) => slo::main(args),
+        Command::Receive(args) => lab::receiver::main(args),
     }
 }
 

@@ -110,7 +110,13 @@ fn generated_config_passes_promtool_check_config() {
     let promtool = require("promtool", "install Debian's `prometheus` package");
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::prepare(dir.path()).unwrap();
-    for node in [None, Some("127.0.0.1:9100".parse().unwrap())] {
+    for (node, alertmanager) in [
+        (None, None),
+        (
+            Some("127.0.0.1:9100".parse().unwrap()),
+            Some("127.0.0.1:9093".parse().unwrap()),
+        ),
+    ] {
         let scrape = Scrape {
             instances: vec![
                 "127.0.0.1:8081".parse().unwrap(),
@@ -118,8 +124,13 @@ fn generated_config_passes_promtool_check_config() {
             ],
             load: "127.0.0.1:9464".parse().unwrap(),
             node,
+            alertmanager,
         };
-        let config = write_config(&state, &scrape).unwrap();
+        let rules: Vec<(&str, String)> = srelab::verify::assets::RULE_FILES
+            .iter()
+            .map(|(n, t)| (*n, t.to_string()))
+            .collect();
+        let config = write_config(&state, &scrape, &rules).unwrap();
         let out = Command::new(&promtool)
             .args(["check", "config"])
             .arg(&config)
@@ -137,7 +148,15 @@ fn generated_config_passes_promtool_check_config() {
         assert!(text.contains("job_name: 'srelab-load'\n"));
         assert_eq!(text.contains("job_name: 'node'\n"), node.is_some());
         assert!(text.contains("'127.0.0.1:8081', '127.0.0.1:8082'"));
-        assert!(text.contains(&state.prometheus().join("alerts.yml").display().to_string()));
+        for rules in ["alerts.yml", "slo.yml"] {
+            assert!(text.contains(&state.prometheus().join(rules).display().to_string()));
+        }
+        assert_eq!(
+            text.contains(
+                "alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']"
+            ),
+            alertmanager.is_some()
+        );
     }
 }
 

@@ -43,6 +43,8 @@ fn lab_defaults() -> Map<String, Value> {
         "prometheusPort": defaults::PROMETHEUS_PORT,
         "grafanaPort": defaults::GRAFANA_PORT,
         "nodeExporterPort": defaults::NODE_EXPORTER_PORT,
+        "alertmanagerPort": defaults::ALERTMANAGER_PORT,
+        "receiverPort": defaults::RECEIVER_PORT,
         "loadMetricsPort": defaults::LOAD_METRICS_PORT,
         "job": defaults::JOB,
         "loadJob": defaults::LOAD_JOB,

@@ -11,6 +11,9 @@ pub const ALERT_RULES: &str = include_str!("../../prometheus/alerts.yml");
 pub const SLO_RULES: &str = include_str!("../../prometheus/slo.yml");
 /// Every rules file Prometheus loads, by file name.
 pub const RULE_FILES: &[(&str, &str)] = &[("alerts.yml", ALERT_RULES), ("slo.yml", SLO_RULES)];
+/// `prometheus/alertmanager.yml`: routes, inhibition and receivers, with
+/// `@RECEIVER_URL@` where the webhook receiver's URL goes.
+pub const ALERTMANAGER_CONFIG: &str = include_str!("../../prometheus/alertmanager.yml");
 /// `spec/slo.toml`.
 pub const SLO_SPEC: &str = include_str!("../../spec/slo.toml");
 /// The dashboards of `grafana/dashboards/`, by file name.
