@@ -82,7 +82,22 @@ in
         srelab lab --check
         touch "$out"
       '';
+
+    # The same on PostgreSQL: a cluster in $TMPDIR, its exporter, and the
+    # database fault (PostgreSQL stopped under load, restarted).
+    lab-postgres =
+      pkgs.runCommand "srelab-lab-postgres" {
+        nativeBuildInputs = [srelab];
+        inherit (labEnv) SRELAB_PROMETHEUS SRELAB_POSTGRES_BIN_DIR SRELAB_POSTGRES_EXPORTER;
+        __darwinAllowLocalNetworking = true;
+      } ''
+        export HOME="$TMPDIR"
+        cd "$TMPDIR"
+        srelab lab --check --backend postgres --no-node-exporter
+        touch "$out"
+      '';
   }
   // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
     vm = import ./vm-test.nix {inherit pkgs self srelab;};
+    vm-postgres = import ./vm-test-postgres.nix {inherit pkgs self srelab;};
   }

@@ -16,6 +16,8 @@ pkgs.mkShell {
     pkgs.prometheus.cli
     pkgs.grafana
     pkgs.prometheus-node-exporter
+    pkgs.postgresql
+    pkgs.prometheus-postgres-exporter
     pkgs.sqlite
     pkgs.wrk
     pkgs.alejandra

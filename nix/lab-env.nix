@@ -8,4 +8,7 @@ in {
   SRELAB_GRAFANA = lib.getExe' pkgs.grafana "grafana";
   SRELAB_GRAFANA_HOMEPATH = "${pkgs.grafana}/share/grafana";
   SRELAB_NODE_EXPORTER = lib.getExe' pkgs.prometheus-node-exporter "node_exporter";
+  # `srelab lab --backend postgres`: initdb and postgres, and the exporter.
+  SRELAB_POSTGRES_BIN_DIR = "${lib.getBin pkgs.postgresql}/bin";
+  SRELAB_POSTGRES_EXPORTER = lib.getExe' pkgs.prometheus-postgres-exporter "postgres_exporter";
 }

@@ -5,6 +5,8 @@
   rustPlatform,
   prometheus,
   prometheus-node-exporter,
+  postgresql,
+  prometheus-postgres-exporter,
   revision ? "dirty",
 }: let
   fs = lib.fileset;
@@ -42,11 +44,15 @@ in
     # Feeds srelab_build_info{revision}.
     env.SRELAB_REVISION = revision;
 
-    # The tests run the real prometheus, promtool and node exporter.
+    # The tests run the real prometheus, promtool and node exporter, and
+    # PostgreSQL (initdb, postgres: each test starts its own cluster in
+    # $TMPDIR) with its exporter.
     nativeCheckInputs = [
       prometheus
       prometheus.cli
       prometheus-node-exporter
+      postgresql
+      prometheus-postgres-exporter
     ];
     # This test runs nix-instantiate, which needs a Nix store the build
     # sandbox does not have; scripts/test.sh runs it on every CI run.

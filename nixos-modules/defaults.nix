@@ -13,12 +13,16 @@
   # Alertmanager, and the webhook receiver it delivers to.
   alertmanagerPort = 9093;
   receiverPort = 9095;
+  postgresExporterPort = 9187;
   # Port of the load tool's own metrics endpoint.
   loadMetricsPort = 9464;
   # Prometheus job names.
   job = "srelab";
   loadJob = "srelab-load";
   nodeJob = "node";
+  postgresJob = "postgres";
+  # The database, and the role owning it, on PostgreSQL.
+  postgresDatabase = "srelab";
   # Scrape (and rule evaluation) interval.
   scrapeInterval = "2s";
   # The verify spec, relative to the repository root.

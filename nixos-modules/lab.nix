@@ -76,6 +76,13 @@ in {
       description = "`host:port` of `srelab load --metrics-listen` endpoints (job `${defaults.loadJob}`).";
     };
 
+    postgresTargets = mkOption {
+      type = types.listOf types.str;
+      default = [];
+      example = ["db:${toString defaults.postgresExporterPort}"];
+      description = "`host:port` of PostgreSQL exporters (`services.prometheus.exporters.postgres`), scraped in job `${defaults.postgresJob}`.";
+    };
+
     scrapeInterval = mkOption {
       type = types.str;
       default = defaults.scrapeInterval;
@@ -117,7 +124,8 @@ in {
             (staticJob defaults.job (localTargets ++ cfg.remoteTargets))
             (staticJob defaults.nodeJob ([nodeExporter] ++ cfg.nodeTargets))
           ]
-          ++ lib.optional (cfg.loadTargets != []) (staticJob defaults.loadJob cfg.loadTargets);
+          ++ lib.optional (cfg.loadTargets != []) (staticJob defaults.loadJob cfg.loadTargets)
+          ++ lib.optional (cfg.postgresTargets != []) (staticJob defaults.postgresJob cfg.postgresTargets);
       };
 
       services.prometheus.exporters.node = {

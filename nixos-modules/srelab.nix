@@ -2,7 +2,9 @@
 #
 # Every instance gets its own unit, `srelab-<name>.service`, and all of them
 # share one SQLite database by default (the state directory /var/lib/srelab
-# belongs to the `srelab` system user). The flake sets `package` to its own
+# belongs to the `srelab` system user), or one PostgreSQL database when
+# `database` is a `postgresql://` URL (then the units start after
+# postgresql.service when that server runs on this machine). The flake sets `package` to its own
 # build; used without the flake, set it yourself.
 {
   config,
@@ -14,6 +16,17 @@
   cfg = config.services.srelab;
 
   stateDir = "/var/lib/srelab";
+
+  # A PostgreSQL URL rather than a SQLite file.
+  isPostgres = db: lib.hasPrefix "postgres://" db || lib.hasPrefix "postgresql://" db;
+  anyPostgres = lib.any (inst: isPostgres inst.database) (lib.attrValues cfg.instances);
+  localPostgres = anyPostgres && config.services.postgresql.enable;
+  # Whether a URL's user part carries a password (`user:password@`).
+  hasPassword = db: let
+    rest = lib.removePrefix "postgresql://" (lib.removePrefix "postgres://" db);
+    userinfo = lib.head (lib.splitString "@" rest);
+  in
+    isPostgres db && lib.hasInfix "@" rest && lib.hasInfix ":" userinfo;
 
   # `host:port` as SRELAB_LISTEN expects it; IPv6 literals get brackets.
   listenOn = inst:
@@ -38,7 +51,7 @@
         type = types.str;
         default = cfg.database;
         defaultText = lib.literalExpression "config.services.srelab.database";
-        description = "SQLite database file of this instance (SRELAB_DB); shared by all instances by default.";
+        description = "SQLite database file or PostgreSQL URL of this instance (SRELAB_DB); shared by all instances by default.";
       };
       environment = mkOption {
         type = types.attrsOf types.str;
@@ -104,7 +117,8 @@
   unitFor = name: inst: {
     description = "srelab service instance ${name}";
     wantedBy = ["multi-user.target"];
-    after = ["network.target"];
+    after = ["network.target"] ++ lib.optional (localPostgres && isPostgres inst.database) "postgresql.target";
+    wants = lib.optional (localPostgres && isPostgres inst.database) "postgresql.target";
     environment =
       cfg.environment
       // inst.environment
@@ -112,14 +126,21 @@
         SRELAB_LISTEN = listenOn inst;
         SRELAB_DB = inst.database;
         SRELAB_LOG_FORMAT = cfg.logFormat;
+      }
+      // lib.optionalAttrs (isPostgres inst.database && cfg.databasePasswordFile != null) {
+        # libpq's password file, handed over as a systemd credential.
+        PGPASSFILE = "%d/pgpass";
       };
     serviceConfig =
       hardening
       // {
         ExecStart = lib.escapeShellArgs ([(lib.getExe cfg.package) "serve"] ++ inst.extraArgs);
       }
-      // lib.optionalAttrs (!lib.hasPrefix "${stateDir}/" inst.database) {
+      // lib.optionalAttrs (!isPostgres inst.database && !lib.hasPrefix "${stateDir}/" inst.database) {
         ReadWritePaths = [(dirOf inst.database)];
+      }
+      // lib.optionalAttrs (isPostgres inst.database && cfg.databasePasswordFile != null) {
+        LoadCredential = ["pgpass:${cfg.databasePasswordFile}"];
       };
   };
 in {
@@ -143,7 +164,25 @@ in {
     database = mkOption {
       type = types.str;
       default = "${stateDir}/srelab.db";
-      description = "SQLite database shared by the instances (SRELAB_DB). Outside ${stateDir} its directory is made writable for the units.";
+      example = "postgresql://srelab@db.example:5432/srelab";
+      description = ''
+        The instances' database (SRELAB_DB): a SQLite file (outside ${stateDir} its
+        directory is made writable for the units), or a PostgreSQL URL
+        (`postgresql://USER@HOST:PORT/DB`, `?host=/run/postgresql` for the local
+        socket). Never put a password in the URL: it would be readable in the
+        unit's environment; use `databasePasswordFile`.
+      '';
+    };
+
+    databasePasswordFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = "/run/secrets/srelab-pgpass";
+      description = ''
+        A libpq password file (`host:port:database:user:password` lines) for a
+        PostgreSQL `database`, handed to the units as a systemd credential and
+        named by PGPASSFILE. Keep it out of the Nix store (a path to a secret).
+      '';
     };
 
     logFormat = mkOption {
@@ -171,6 +210,10 @@ in {
 
   config = lib.mkIf cfg.enable {
     assertions = [
+      {
+        assertion = !lib.any (inst: hasPassword inst.database) (lib.attrValues cfg.instances);
+        message = "services.srelab: a PostgreSQL URL must not carry a password (it would be readable in the unit's environment); use services.srelab.databasePasswordFile.";
+      }
       {
         assertion = cfg.instances != {};
         message = "services.srelab.instances must define at least one instance.";

@@ -5,13 +5,20 @@
 #
 #   scripts/bench.sh                    # defaults: best of 3 runs of 3 s, 16 and 64 connections
 #   BENCH_DURATION=10s BENCH_REPEAT=1 BENCH_CONNS="8 32 128" scripts/bench.sh
+#   BENCH_POSTGRES=0 BENCH_INSTRUCTIONS=0 scripts/bench.sh   # SQLite and the ceiling only
 #
 # Runs: the ceiling; then, with instrumentation on and off (hidden flag
 # --no-metrics; host sampling is off in both): POST /api/items on two
 # instances sharing one SQLite file (synchronous=FULL, one wrk per instance,
 # half the connections each), GET /api/items/{id} (random ids among the rows
-# the POST runs stored) and GET /api/items.
-# wrk and the servers share the machine's cores.
+# the POST runs stored) and GET /api/items. Then each backend, SQLite and
+# PostgreSQL (a throwaway cluster in the work directory, fsync on, the
+# instances' sessions synchronous_commit=on), with instrumentation on:
+# durable POST and GET by id on one and on two instances. Last, the
+# instrumentation's cost in CPU instructions per request (callgrind over a
+# fixed number of requests, metrics on and off, both backends): wall-clock
+# on/off differences drown in the noise of a shared 2-core machine.
+# wrk, the servers and PostgreSQL share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +27,27 @@ DURATION=${BENCH_DURATION:-3s}
 # the machine is shared, and a neighbour's burst only ever slows a run down.
 REPEAT=${BENCH_REPEAT:-3}
 CONNS=${BENCH_CONNS:-16 64}
+BENCH_POSTGRES=${BENCH_POSTGRES:-1}
+BENCH_INSTRUCTIONS=${BENCH_INSTRUCTIONS:-1}
+# Requests per callgrind count.
+INSTR_REQUESTS=${BENCH_INSTR_REQUESTS:-2000}
 for tool in wrk sqlite3 cargo; do
   command -v "$tool" >/dev/null || { echo "error: $tool not found (apt-get install wrk sqlite3)" >&2; exit 1; }
 done
+PG_BIN=
+if [ "$BENCH_POSTGRES" = 1 ]; then
+  # Like `srelab lab`: PATH, then Debian's newest /usr/lib/postgresql/VERSION/bin.
+  for dir in "${SRELAB_POSTGRES_BIN_DIR:-}" "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" \
+             $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -nr); do
+    [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && { PG_BIN=$dir; break; }
+  done
+  [ -n "$PG_BIN" ] || { echo "error: PostgreSQL not found (apt-get install postgresql), or BENCH_POSTGRES=0" >&2; exit 1; }
+  PSQL=$PG_BIN/psql
+  [ -x "$PSQL" ] || PSQL=$(command -v psql) || { echo "error: psql not found (apt-get install postgresql-client)" >&2; exit 1; }
+fi
+if [ "$BENCH_INSTRUCTIONS" = 1 ]; then
+  command -v callgrind_control >/dev/null || { echo "error: valgrind not found (apt-get install valgrind), or BENCH_INSTRUCTIONS=0" >&2; exit 1; }
+fi
 
 echo "==> cargo build --release (srelab, examples/bare_hyper)" >&2
 cargo build --release --quiet --bin srelab --example bare_hyper
@@ -63,7 +88,7 @@ start() {
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
   START_PID=$!
   PIDS+=("$START_PID")
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     if grep -q '^listening on http://' "$WORK/$name.out" 2>/dev/null; then
       START_ADDR=$(sed -n 's|^listening on http://||p' "$WORK/$name.out" | head -1)
       return
@@ -153,7 +178,7 @@ for c in $CONNS; do
     p99=$(max "$(pct_of "$WORK/pa.txt" 99)" "$(pct_of "$WORK/pb.txt" 99)")
     rss=$(max "$(hwm_kib "${A_PID[$mode]}")" "$(hwm_kib "${B_PID[$mode]}")")
     errs=$(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") ))
-    record srelab "POST /api/items (2 inst.)" "$mode" "$c" "$rps" "$p50" "$p99" "$rss" "$errs"
+    record sqlite "POST /api/items (2 inst.)" "$mode" "$c" "$rps" "$p50" "$p99" "$rss" "$errs"
   done
 done
 busy=$(curl -s "http://${A_ADDR[on]}/metrics" 2>/dev/null | awk '/^srelab_db_busy_retries_total/ {print $2}' || true)
@@ -174,36 +199,212 @@ for endpoint in "GET /api/items/{id}" "GET /api/items"; do
       else
         BENCH_IDS=$ids wrk_run "$WORK/w.txt" "http://$addr/" "$c" "$(threads_for "$c")" "$WORK/get_id.lua"
       fi
-      record srelab "$endpoint" "$mode" "$c" "$(rps_of "$WORK/w.txt")" "$(pct_of "$WORK/w.txt" 50)" \
+      record sqlite "$endpoint" "$mode" "$c" "$(rps_of "$WORK/w.txt")" "$(pct_of "$WORK/w.txt" 50)" \
         "$(pct_of "$WORK/w.txt" 99)" "$(hwm_kib "${A_PID[$mode]}")" "$(errors_of "$WORK/w.txt")"
     done
   done
 done
 stop "${A_PID[on]}" "${A_PID[off]}"
 
+
+# ---------------------------------------------------------------- PostgreSQL
+PG_DIR=$WORK/pg
+PG_URL=
+PG_PID=
+start_postgres() {
+  mkdir -p "$PG_DIR/data" "$PG_DIR/run"
+  chmod 700 "$PG_DIR/data" "$PG_DIR/run"
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    # PostgreSQL refuses root: run it as nobody, as `srelab lab` does.
+    chmod 755 "$WORK"
+    chown nobody "$PG_DIR/data" "$PG_DIR/run"
+    as=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+  fi
+  "${as[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U srelab --auth=trust -E UTF8 --locale=C \
+    --no-instructions >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; exit 1; }
+  "${as[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -k "$PG_DIR/run" -p 5432 -c listen_addresses= \
+    -c max_connections=100 -c shared_buffers=128MB >"$WORK/postgres.log" 2>&1 &
+  PG_PID=$!
+  PIDS+=("$PG_PID")
+  PG_URL="postgresql://srelab@/postgres?host=$PG_DIR/run&port=5432"
+  for _ in $(seq 100); do
+    [ -S "$PG_DIR/run/.s.PGSQL.5432" ] && return
+    sleep 0.1
+  done
+  cat "$WORK/postgres.log" >&2; exit 1
+}
+
+# db_for BACKEND NAME : the --db of a fresh database
+db_for() {
+  if [ "$1" = postgres ]; then
+    "$PSQL" -q "$PG_URL" -c "CREATE DATABASE $2" >/dev/null
+    echo "postgresql://srelab@/$2?host=$PG_DIR/run&port=5432"
+  else
+    echo "$WORK/$2.db"
+  fi
+}
+
+# max_id ADDR : the newest id, from the API (works for both backends)
+max_id() { curl -s "http://$1/api/items?limit=1" | sed -n 's/.*"id":\([0-9]*\).*/\1/p'; }
+
+if [ -n "$PG_BIN" ]; then
+  echo "==> PostgreSQL from $PG_BIN" >&2
+  start_postgres
+fi
+backends=(sqlite)
+[ -n "$PG_BIN" ] && backends+=(postgres)
+
+# Each backend, instrumentation on: durable POST and GET by id, one and two instances.
+for backend in "${backends[@]}"; do
+  db=$(db_for "$backend" "bench_$backend")
+  start "$backend-a" "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
+  a_pid=$START_PID a_addr=$START_ADDR
+  start "$backend-b" "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
+  b_pid=$START_PID b_addr=$START_ADDR
+  echo "==> $backend: POST /api/items, one and two instances" >&2
+  for c in $CONNS; do
+    BENCH_TAG="one$c" wrk_run "$WORK/p1.txt" "http://$a_addr/api/items" "$c" "$(threads_for "$c")" "$WORK/post.lua"
+    record "$backend" "POST /api/items (1 inst.)" on "$c" "$(rps_of "$WORK/p1.txt")" "$(pct_of "$WORK/p1.txt" 50)" \
+      "$(pct_of "$WORK/p1.txt" 99)" "$(hwm_kib "$a_pid")" "$(errors_of "$WORK/p1.txt")"
+    half=$(( (c + 1) / 2 ))
+    BENCH_TAG="a$c" wrk_run "$WORK/pa.txt" "http://$a_addr/api/items" "$half" 1 "$WORK/post.lua" &
+    wa=$!
+    BENCH_TAG="b$c" wrk_run "$WORK/pb.txt" "http://$b_addr/api/items" "$half" 1 "$WORK/post.lua" &
+    wb=$!
+    wait "$wa" "$wb"
+    rps=$(awk -v x="$(rps_of "$WORK/pa.txt")" -v y="$(rps_of "$WORK/pb.txt")" 'BEGIN {printf "%.2f", x + y}')
+    record "$backend" "POST /api/items (2 inst.)" on "$c" "$rps" \
+      "$(max "$(pct_of "$WORK/pa.txt" 50)" "$(pct_of "$WORK/pb.txt" 50)")" \
+      "$(max "$(pct_of "$WORK/pa.txt" 99)" "$(pct_of "$WORK/pb.txt" 99)")" \
+      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" \
+      "$(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") ))"
+  done
+  ids=$(max_id "$a_addr")
+  echo "==> $backend: GET /api/items/{id}, one and two instances ($ids rows)" >&2
+  for c in $CONNS; do
+    BENCH_IDS=$ids wrk_run "$WORK/g1.txt" "http://$a_addr/" "$c" "$(threads_for "$c")" "$WORK/get_id.lua"
+    record "$backend" "GET /api/items/{id} (1 inst.)" on "$c" "$(rps_of "$WORK/g1.txt")" "$(pct_of "$WORK/g1.txt" 50)" \
+      "$(pct_of "$WORK/g1.txt" 99)" "$(hwm_kib "$a_pid")" "$(errors_of "$WORK/g1.txt")"
+    half=$(( (c + 1) / 2 ))
+    BENCH_IDS=$ids wrk_run "$WORK/ga.txt" "http://$a_addr/" "$half" 1 "$WORK/get_id.lua" &
+    wa=$!
+    BENCH_IDS=$ids wrk_run "$WORK/gb.txt" "http://$b_addr/" "$half" 1 "$WORK/get_id.lua" &
+    wb=$!
+    wait "$wa" "$wb"
+    rps=$(awk -v x="$(rps_of "$WORK/ga.txt")" -v y="$(rps_of "$WORK/gb.txt")" 'BEGIN {printf "%.2f", x + y}')
+    record "$backend" "GET /api/items/{id} (2 inst.)" on "$c" "$rps" \
+      "$(max "$(pct_of "$WORK/ga.txt" 50)" "$(pct_of "$WORK/gb.txt" 50)")" \
+      "$(max "$(pct_of "$WORK/ga.txt" 99)" "$(pct_of "$WORK/gb.txt" 99)")" \
+      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" \
+      "$(( $(errors_of "$WORK/ga.txt") + $(errors_of "$WORK/gb.txt") ))"
+  done
+  stop "$a_pid" "$b_pid"
+done
+
+# Instructions per request under callgrind: the server starts with
+# instrumentation off (fast), warms up, then counts exactly
+# INSTR_REQUESTS requests of one kind on one connection.
+INSTR="$WORK/instructions.tsv"
+# fixed ADDR KIND N : exactly N requests (post: POST /api/items, get: GET
+# /api/items/{id} over ids 1..200) on one keep-alive connection (curl with
+# a generated config); fails on any status but 200/201.
+fixed() {
+  local addr=$1 kind=$2 n=$3
+  awk -v a="$addr" -v k="$kind" -v n="$n" 'BEGIN { srand(7)
+    for (i = 1; i <= n; i++) {
+      if (k == "post") {
+        printf "url = \"http://%s/api/items\"\nheader = \"Content-Type: application/json\"\n", a
+        printf "data = \"{\\\"name\\\":\\\"instr-%d\\\",\\\"value\\\":%d}\"\n", i, i
+      } else printf "url = \"http://%s/api/items/%d\"\n", a, 1 + int(rand() * 200)
+      printf "output = \"/dev/null\"\nwrite-out = \"%%{http_code}\\n\"\n"
+      if (i < n) print "next"
+    } }' >"$WORK/fixed.curl"
+  curl -s -K "$WORK/fixed.curl" >"$WORK/fixed.codes"
+  local bad; bad=$(grep -cvE '^(200|201)$' "$WORK/fixed.codes" || true)
+  [ "$bad" = 0 ] && [ "$(wc -l <"$WORK/fixed.codes")" = "$n" ] || { echo "error: $bad of $n requests failed" >&2; exit 1; }
+}
+
+# cg PID ADDR ARGS… : a callgrind_control command. Valgrind reads commands
+# only while the program runs, so an idle server is woken by one /healthz
+# (outside the counted window, or one request among thousands inside it).
+cg() {
+  local pid=$1 addr=$2; shift 2
+  callgrind_control "$@" "$pid" >/dev/null &
+  local ctl=$!
+  while kill -0 "$ctl" 2>/dev/null; do curl -s -o /dev/null "http://$addr/healthz" || true; sleep 0.2; done
+  wait "$ctl"
+}
+count_instructions() { # BACKEND MODE
+  local backend=$1 mode=$2 flags=(--no-host-metrics)
+  [ "$mode" = off ] && flags+=(--no-metrics)
+  local db; db=$(db_for "$backend" "instr_${backend}_$mode")
+  local out="$WORK/cg-$backend-$mode"
+  start "cg-$backend-$mode" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out.%p" \
+    "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}" --readers 1
+  local pid=$START_PID addr=$START_ADDR
+  for kind in post get; do
+    fixed "$addr" "$kind" 200
+    cg "$pid" "$addr" -i on
+    cg "$pid" "$addr" -z
+    fixed "$addr" "$kind" "$INSTR_REQUESTS"
+    cg "$pid" "$addr" -i off
+    cg "$pid" "$addr" -d "$kind"
+    local dump; dump=$(grep -l "^desc: Trigger: .*$kind" "$out".* | head -1)
+    # `totals:` sums what was collected since the zero (`summary:` does not).
+    local ir; ir=$(awk '/^totals:/ {print $2; exit}' "$dump")
+    printf '%s\t%s\t%s\t%s\n' "$backend" "$kind" "$mode" "$(( ir / INSTR_REQUESTS ))" >>"$INSTR"
+  done
+  stop "$pid"
+}
+if [ "$BENCH_INSTRUCTIONS" = 1 ]; then
+  for backend in "${backends[@]}"; do
+    for mode in on off; do
+      echo "==> instructions per request: $backend, metrics $mode (callgrind, $INSTR_REQUESTS requests)" >&2
+      count_instructions "$backend" "$mode"
+    done
+  done
+fi
+[ -n "$PG_PID" ] && stop "$PG_PID"
 echo
 echo "srelab bench: wrk, best of $REPEAT runs of $DURATION, $(nproc) cores shared by wrk and the servers"
-echo "(POST: two instances on one SQLite file, synchronous=FULL, summed req/s, worse p50/p99 of the two;"
+echo "(2 inst.: one wrk per instance, half the connections each, summed req/s, worse p50/p99 of the two;"
+echo " SQLite: one file, synchronous=FULL; PostgreSQL: $( [ -n "$PG_BIN" ] && "$PG_BIN/postgres" --version || echo "not run"), local socket,"
+echo " fsync=on, shared_buffers=128MB, sessions synchronous_commit=on, pool of 8 per instance;"
 echo " ceiling = bare hyper at the same connection count; RSS = VmHWM of the instance, cumulative)"
-echo "targets: GET by id >= 50% of the ceiling, durable POST (2 instances) >= 25%, instrumentation < 5%, RSS < 30 MiB"
+echo "targets: SQLite GET by id >= 50% of the ceiling, durable POST (2 instances) >= 25%, RSS < 30 MiB;"
+echo "         PostgreSQL GET by id >= 35%, durable POST (2 instances) >= 15%; instrumentation < 3% of instructions"
 echo
 awk -F'\t' '
   $1 == "bare_hyper" { ceil[$4] = $5 }
   { rows[NR] = $0 }
-  $1 == "srelab" { key = $2 SUBSEP $4; if ($3 == "on") on[key] = $5; else off[key] = $5 }
+  # The on/off pairs are the first section's; later "on" rows do not replace them.
+  $1 != "bare_hyper" { key = $1 SUBSEP $2 SUBSEP $4; if ($3 == "on" && !(key in on)) on[key] = $5; else if ($3 == "off") off[key] = $5 }
   END {
-    printf "%-26s %-5s %5s %10s %9s %9s %8s %8s %7s\n", "endpoint", "instr", "conns", "req/s", "p50 ms", "p99 ms", "RSS MiB", "ceiling", "errors"
+    printf "%-10s %-30s %-5s %5s %10s %9s %9s %8s %8s %7s\n", "store", "endpoint", "instr", "conns", "req/s", "p50 ms", "p99 ms", "RSS MiB", "ceiling", "errors"
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
       ratio = (f[4] in ceil && ceil[f[4]] > 0) ? sprintf("%.1f%%", 100 * f[5] / ceil[f[4]]) : "-"
-      printf "%-26s %-5s %5s %10.0f %9.3f %9.3f %8.1f %8s %7s\n", f[2], f[3], f[4], f[5], f[6], f[7], f[8] / 1024, ratio, f[9]
+      printf "%-10s %-30s %-5s %5s %10.0f %9.3f %9.3f %8.1f %8s %7s\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] / 1024, ratio, f[9]
     }
     print ""
-    print "instrumentation overhead (req/s lost with metrics on, vs off; negative = on was faster):"
+    print "instrumentation overhead in req/s (lost with metrics on, vs off; negative = on was faster; noisy):"
     for (i = 1; i <= NR; i++) {
       split(rows[i], f, "\t")
-      k = f[2] SUBSEP f[4]
-      if (f[1] == "srelab" && f[3] == "on" && off[k] > 0)
-        printf "  %-26s c=%-4s %+.1f%%\n", f[2], f[4], 100 * (off[k] - on[k]) / off[k]
+      k = f[1] SUBSEP f[2] SUBSEP f[4]
+      if (f[1] != "bare_hyper" && f[3] == "on" && off[k] > 0 && !(k in shown)) {
+        shown[k] = 1
+        printf "  %-10s %-30s c=%-4s %+.1f%%\n", f[1], f[2], f[4], 100 * (off[k] - on[k]) / off[k]
+      }
     }
   }' "$RESULTS"
+if [ -s "${INSTR:-}" ]; then
+  echo
+  echo "instrumentation overhead in CPU instructions per request of the server (callgrind, $INSTR_REQUESTS requests, one connection):"
+  awk -F'\t' '{ v[$1 SUBSEP $2 SUBSEP $3] = $4; k[$1 SUBSEP $2] = 1 }
+    END {
+      printf "  %-10s %-6s %14s %14s %9s\n", "store", "kind", "metrics on", "metrics off", "overhead"
+      for (x in k) { split(x, p, SUBSEP); on = v[x SUBSEP "on"]; off = v[x SUBSEP "off"]
+        printf "  %-10s %-6s %14d %14d %+8.2f%%\n", p[1], p[2], on, off, 100 * (on - off) / off }
+    }' "$INSTR" | sort -k1,1r -k2,2
+fi

@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: promtool/prometheus for the metric and lab tests,
 # node exporter for the lab, Alertmanager (with amtool) for the alert
-# delivery tests and the drill, nix-bin to parse the .nix files, wrk and
-# sqlite3 for the benchmark script.
-packages=(prometheus prometheus-node-exporter prometheus-alertmanager nix-bin wrk sqlite3)
+# delivery tests and the drill, PostgreSQL (initdb/postgres under
+# /usr/lib/postgresql/VERSION/bin; the tests start their own clusters, never
+# the system service) and its exporter for the PostgreSQL backend, nix-bin
+# to parse the .nix files, wrk and sqlite3 for the benchmark script.
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager postgresql prometheus-postgres-exporter nix-bin wrk sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   bash scripts/apt-install.sh "${packages[@]}"
 fi

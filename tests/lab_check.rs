@@ -62,6 +62,51 @@ fn check_passes_with_the_real_prometheus() {
 }
 
 #[test]
+fn check_passes_on_postgres_with_the_database_fault() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let exporter = ["postgres_exporter", "prometheus-postgres-exporter"];
+    assert!(
+        exporter
+            .iter()
+            .any(|n| srelab::lab::binaries::on_path(n).is_some()),
+        "the PostgreSQL exporter is not on PATH: install Debian's `prometheus-postgres-exporter` (scripts/test.sh does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // PostgreSQL runs as `nobody` when the tests run as root: let it through.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = dir.path().join("state");
+    let mut cmd = lab(&state);
+    cmd.args(["--backend", "postgres", "--postgres-exporter-port"])
+        .arg(free_port().to_string())
+        .args(["--check", "--duration", "10s"]);
+    let (code, out, err) = output(&mut cmd);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("lab check: PASSED"), "{out}");
+    assert!(out.contains("verdict: every signal present"), "{out}");
+    for signal in ["db_pool_saturation", "postgres_up", "postgres_commits"] {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(signal))
+            .unwrap_or_default();
+        assert!(
+            !row.is_empty() && !row.contains("absent"),
+            "{signal} measured: {out}"
+        );
+    }
+    assert!(
+        out.contains("SrelabDatabaseUnavailable firing and every instance not ready"),
+        "{out}"
+    );
+    assert!(out.contains("acknowledged writes all read back"), "{out}");
+    assert!(
+        state.join("postgres/data/PG_VERSION").exists(),
+        "the cluster stays"
+    );
+    assert_nothing_left(&state);
+}
+
+#[test]
 fn check_fails_naming_each_missing_signal() {
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();

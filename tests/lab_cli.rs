@@ -125,6 +125,7 @@ fn generated_config_passes_promtool_check_config() {
             load: "127.0.0.1:9464".parse().unwrap(),
             node,
             alertmanager,
+            postgres: node.map(|_| "127.0.0.1:9187".parse().unwrap()),
         };
         let rules: Vec<(&str, String)> = srelab::verify::assets::RULE_FILES
             .iter()

@@ -187,18 +187,23 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
     ];
     let run = run_load(&[&common[..], &slow].concat()).await;
     assert_eq!(run.code, Some(1), "{run:?}");
+    // The work takes 200 ms; a busy machine adds to it, never takes away.
+    let p99_ms = |line: &str, prefix: &str| -> f64 {
+        line.strip_prefix(prefix)
+            .and_then(|rest| rest.split("ms").next())
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix:?}…: {}", run.stderr))
+    };
     let line = run.stderr.lines().next().unwrap_or_default();
     assert!(
-        line.starts_with("gate max-p99 /api/work breached: p99 2"),
-        "{}",
-        run.stderr
+        p99_ms(line, "gate max-p99 /api/work breached: p99 ") >= 200.0,
+        "{line}"
     );
     assert!(line.contains("> 50.00ms"), "{line}");
     let overall = run.stderr.lines().nth(1).unwrap_or_default();
     assert!(
-        overall.starts_with("gate max-p99 breached: p99 2"),
-        "{}",
-        run.stderr
+        p99_ms(overall, "gate max-p99 breached: p99 ") >= 200.0,
+        "{overall}"
     );
     assert_eq!(
         run.stderr.lines().count(),

@@ -1,24 +1,39 @@
-//! Every endpoint and error status of `srelab serve`, over real sockets
-//! against a real SQLite file.
+//! Every endpoint and error status of `srelab serve`, over real sockets,
+//! on each store: a real SQLite file and a real PostgreSQL cluster.
 
 mod common;
 
-use common::{HttpConn, Server, request, spawn_serve};
+use common::backend::{Backend, TestDb};
+use common::{HttpConn, Server, request};
 use serde_json::{Value, json};
 
-fn server() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = spawn_serve(&dir.path().join("api.db"), &["--max-body-bytes", "1024"]);
-    (dir, server)
+both_backends!(
+    create_then_get_and_list_newest_first,
+    list_paginates_by_keyset,
+    bad_queries_are_400,
+    unknown_id_and_route_are_404,
+    wrong_and_unknown_methods_are_405_with_allow,
+    bodies_are_checked_in_order_type_size_syntax_fields,
+    oversized_body_without_content_length_is_413,
+    huge_query_strings_are_rejected_and_the_server_lives_on,
+    garbage_request_lines_are_rejected_and_the_server_lives_on,
+    work_burns_cpu_within_range_only,
+    probes_answer,
+    keep_alive_serves_many_requests_on_one_connection,
+);
+
+fn server(backend: Backend) -> (TestDb, Server) {
+    let db = TestDb::new(backend);
+    let server = db.serve(&["--max-body-bytes", "1024"]);
+    (db, server)
 }
 
 fn post(server: &Server, body: &str) -> common::Response {
     server.post_json("/api/items", body)
 }
 
-#[test]
-fn create_then_get_and_list_newest_first() {
-    let (_dir, server) = server();
+fn create_then_get_and_list_newest_first(backend: Backend) {
+    let (_db, server) = server(backend);
     let created = post(&server, r#"{"name":"first","value":1.5}"#);
     assert_eq!(created.status, 201, "{}", created.text());
     let item = created.json();
@@ -50,9 +65,8 @@ fn create_then_get_and_list_newest_first() {
     assert_eq!(ids, [second["id"].as_i64().unwrap(), id]);
 }
 
-#[test]
-fn list_paginates_by_keyset() {
-    let (_dir, server) = server();
+fn list_paginates_by_keyset(backend: Backend) {
+    let (_db, server) = server(backend);
     for i in 0..25 {
         assert_eq!(
             post(&server, &json!({"name": format!("n{i}")}).to_string()).status,
@@ -77,9 +91,8 @@ fn list_paginates_by_keyset() {
     assert_eq!(page("?limit=100&before=1"), Vec::<i64>::new());
 }
 
-#[test]
-fn bad_queries_are_400() {
-    let (_dir, server) = server();
+fn bad_queries_are_400(backend: Backend) {
+    let (_db, server) = server(backend);
     for query in [
         "?limit=0",
         "?limit=101",
@@ -97,9 +110,8 @@ fn bad_queries_are_400() {
     assert_eq!(response.error_code(), "malformed_request");
 }
 
-#[test]
-fn unknown_id_and_route_are_404() {
-    let (_dir, server) = server();
+fn unknown_id_and_route_are_404(backend: Backend) {
+    let (_db, server) = server(backend);
     let response = server.get("/api/items/999");
     assert_eq!(response.status, 404);
     assert_eq!(response.error_code(), "item_not_found");
@@ -110,9 +122,8 @@ fn unknown_id_and_route_are_404() {
     }
 }
 
-#[test]
-fn wrong_and_unknown_methods_are_405_with_allow() {
-    let (_dir, server) = server();
+fn wrong_and_unknown_methods_are_405_with_allow(backend: Backend) {
+    let (_db, server) = server(backend);
     for (method, path, allow) in [
         ("DELETE", "/api/items", "GET, POST"),
         ("PUT", "/api/items/1", "GET"),
@@ -127,9 +138,8 @@ fn wrong_and_unknown_methods_are_405_with_allow() {
     }
 }
 
-#[test]
-fn bodies_are_checked_in_order_type_size_syntax_fields() {
-    let (_dir, server) = server();
+fn bodies_are_checked_in_order_type_size_syntax_fields(backend: Backend) {
+    let (_db, server) = server(backend);
     let send = |headers: &[(&str, &str)], body: &[u8]| {
         request(server.addr, "POST", "/api/items", headers, body)
     };
@@ -188,9 +198,8 @@ fn bodies_are_checked_in_order_type_size_syntax_fields() {
     assert_eq!(send(&with_charset, br#"{"name":"c"}"#).status, 201);
 }
 
-#[test]
-fn oversized_body_without_content_length_is_413() {
-    let (_dir, server) = server();
+fn oversized_body_without_content_length_is_413(backend: Backend) {
+    let (_db, server) = server(backend);
     let mut conn = HttpConn::connect(server.addr).unwrap();
     let chunk = "x".repeat(800);
     let raw = format!(
@@ -203,9 +212,8 @@ fn oversized_body_without_content_length_is_413() {
     assert_eq!(response.error_code(), "body_too_large");
 }
 
-#[test]
-fn huge_query_strings_are_rejected_and_the_server_lives_on() {
-    let (_dir, server) = server();
+fn huge_query_strings_are_rejected_and_the_server_lives_on(backend: Backend) {
+    let (_db, server) = server(backend);
     let long = format!("/api/items?limit=5&pad={}", "a".repeat(20_000));
     let response = server.get(&long);
     assert_eq!(response.status, 414, "{}", response.text());
@@ -220,9 +228,8 @@ fn huge_query_strings_are_rejected_and_the_server_lives_on() {
     assert_eq!(server.get("/healthz").status, 200);
 }
 
-#[test]
-fn garbage_request_lines_are_rejected_and_the_server_lives_on() {
-    let (_dir, server) = server();
+fn garbage_request_lines_are_rejected_and_the_server_lives_on(backend: Backend) {
+    let (_db, server) = server(backend);
     for raw in [
         &b"GET /api/items/\xff\xfe HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"[..],
         b"GET /api/items?limit=\xc3\x28 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -238,9 +245,8 @@ fn garbage_request_lines_are_rejected_and_the_server_lives_on() {
     assert_eq!(server.get("/healthz").status, 200);
 }
 
-#[test]
-fn work_burns_cpu_within_range_only() {
-    let (_dir, server) = server();
+fn work_burns_cpu_within_range_only(backend: Backend) {
+    let (_db, server) = server(backend);
     let response = server.get("/api/work?ms=30");
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json()["ms"], 30);
@@ -252,9 +258,8 @@ fn work_burns_cpu_within_range_only() {
     }
 }
 
-#[test]
-fn probes_answer() {
-    let (_dir, server) = server();
+fn probes_answer(backend: Backend) {
+    let (_db, server) = server(backend);
     let health = server.get("/healthz");
     assert_eq!(
         (health.status, health.json()),
@@ -275,9 +280,8 @@ fn probes_answer() {
     );
 }
 
-#[test]
-fn keep_alive_serves_many_requests_on_one_connection() {
-    let (_dir, server) = server();
+fn keep_alive_serves_many_requests_on_one_connection(backend: Backend) {
+    let (_db, server) = server(backend);
     let mut conn = HttpConn::connect(server.addr).unwrap();
     for _ in 0..20 {
         let response = conn.send("GET", "/healthz", &[], b"", true).unwrap();

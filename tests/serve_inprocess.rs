@@ -15,11 +15,11 @@ struct Cli {
     args: srelab::serve::Args,
 }
 
-fn app(db: &std::path::Path) -> Arc<App> {
+async fn app(db: &std::path::Path) -> Arc<App> {
     let cli = Cli::parse_from(["test", "--db", db.to_str().unwrap(), "--no-host-metrics"]);
     let config = Config::from_args(cli.args).unwrap();
     let metrics = Metrics::new(&config).unwrap();
-    let store = Store::open(&config.store, metrics.db.clone()).unwrap();
+    let store = Store::open(&config.store, &metrics).await.unwrap();
     Arc::new(App::new(config, metrics, store))
 }
 
@@ -40,7 +40,7 @@ async fn two_instances_in_one_process_have_their_own_counters_and_stop_on_reques
     for _ in 0..2 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = app(&db);
+        let app = app(&db).await;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(listener, Arc::clone(&app), async {
             let _ = stopped.await;

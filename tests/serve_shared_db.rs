@@ -1,17 +1,24 @@
-//! Several `srelab serve` processes on one SQLite file: no lost write, no
-//! 5xx under concurrent POST load, and every acknowledged write survives
-//! `kill -9`.
+//! Several `srelab serve` processes on one database (a SQLite file, a
+//! PostgreSQL cluster): no lost write, no 5xx under concurrent POST load,
+//! every acknowledged write survives `kill -9`, and concurrent writes are
+//! committed in groups.
 
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{HttpConn, spawn_serve};
+use common::HttpConn;
+use common::backend::{Backend, Row, TestDb};
 use serde_json::{Value, json};
+
+both_backends!(
+    two_instances_on_one_database_lose_no_write_and_answer_no_5xx,
+    every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on,
+    concurrent_posts_are_committed_in_groups_no_larger_than_batch_max,
+);
 
 /// What a client saw for one POST that got a 201.
 #[derive(Debug, Clone)]
@@ -50,18 +57,7 @@ fn post_many(addr: SocketAddr, tag: &str, count: usize) -> (Vec<Acked>, Vec<u16>
     (acked, other)
 }
 
-fn rows(db: &Path) -> Vec<(i64, String, Option<f64>, String)> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT id, name, value, created_at FROM items ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-fn assert_row_matches(row: &(i64, String, Option<f64>, String), acked: &Acked) {
+fn assert_row_matches(row: &Row, acked: &Acked) {
     assert_eq!(row.0, acked.id);
     assert_eq!(row.1, acked.body["name"].as_str().unwrap(), "{acked:?}");
     assert_eq!(row.2, acked.body["value"].as_f64(), "{acked:?}");
@@ -72,14 +68,12 @@ fn assert_row_matches(row: &(i64, String, Option<f64>, String), acked: &Acked) {
     );
 }
 
-#[test]
-fn two_instances_on_one_file_lose_no_write_and_answer_no_5xx() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("shared.db");
+fn two_instances_on_one_database_lose_no_write_and_answer_no_5xx(backend: Backend) {
+    let db = TestDb::new(backend);
     // Both start at the same moment: the migrations must cope.
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| spawn_serve(&db, &[]));
-        let b = s.spawn(|| spawn_serve(&db, &[]));
+        let a = s.spawn(|| db.serve(&[]));
+        let b = s.spawn(|| db.serve(&[]));
         (a.join().unwrap(), b.join().unwrap())
     });
     const CLIENTS_PER_INSTANCE: usize = 8;
@@ -98,7 +92,7 @@ fn two_instances_on_one_file_lose_no_write_and_answer_no_5xx() {
     assert!(other.is_empty(), "non-201 answers: {other:?}");
     assert_eq!(acked.len(), CLIENTS_PER_INSTANCE * 2 * POSTS_PER_CLIENT);
 
-    let stored = rows(&db);
+    let stored = db.rows();
     assert_eq!(
         stored.len(),
         acked.len(),
@@ -165,12 +159,10 @@ fn wait_for(count: &Mutex<Vec<Acked>>, at_least: usize) {
     }
 }
 
-#[test]
-fn every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
-    let mut victim = spawn_serve(&db, &[]);
-    let survivor = spawn_serve(&db, &[]);
+fn every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on(backend: Backend) {
+    let db = TestDb::new(backend);
+    let mut victim = db.serve(&[]);
+    let survivor = db.serve(&[]);
     let (to_victim, to_survivor) = (
         Arc::new(Mutex::new(Vec::new())),
         Arc::new(Mutex::new(Vec::new())),
@@ -211,18 +203,20 @@ fn every_acknowledged_write_survives_kill_9_and_the_other_instance_goes_on() {
         "survivor stalled after the kill"
     );
 
-    let restarted = spawn_serve(&db, &[]);
+    let restarted = db.serve(&[]);
     for a in &acked {
         let got = restarted.get(&format!("/api/items/{}", a.id));
         assert_eq!(got.status, 200, "item {} lost after kill -9", a.id);
         assert_eq!(got.json(), a.body, "item {} changed after kill -9", a.id);
     }
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    assert!(rows(&db).len() >= acked.len());
+    if backend == Backend::Sqlite {
+        let conn = rusqlite::Connection::open(&db.db).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+    assert!(db.rows().len() >= acked.len());
 }
 
 /// The value of the sample `series` in `metrics`.
@@ -230,21 +224,16 @@ fn sample(metrics: &str, series: &str) -> f64 {
     common::sample(metrics, series).unwrap_or_else(|| panic!("{series} missing:\n{metrics}"))
 }
 
-#[test]
-fn concurrent_posts_are_committed_in_groups_no_larger_than_batch_max() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("group.db");
-    let server = spawn_serve(
-        &db,
-        &[
-            "--batch-max",
-            "4",
-            "--batch-wait",
-            "50ms",
-            "--synchronous",
-            "normal",
-        ],
-    );
+fn concurrent_posts_are_committed_in_groups_no_larger_than_batch_max(backend: Backend) {
+    let db = TestDb::new(backend);
+    let server = db.serve(&[
+        "--batch-max",
+        "4",
+        "--batch-wait",
+        "50ms",
+        "--synchronous",
+        "normal",
+    ]);
     let results: Vec<(Vec<Acked>, Vec<u16>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..16)
             .map(|c| s.spawn(move || post_many(server.addr, &format!("g{c}"), 4)))
@@ -265,5 +254,5 @@ fn concurrent_posts_are_committed_in_groups_no_larger_than_batch_max() {
         batches,
         "a batch larger than --batch-max"
     );
-    assert_eq!(rows(&db).len(), 64);
+    assert_eq!(db.rows().len(), 64);
 }

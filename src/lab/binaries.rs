@@ -39,6 +39,12 @@ pub const NODE_EXPORTER: Program = Program {
     hint: "name it with --node-exporter-bin / SRELAB_NODE_EXPORTER",
 };
 
+pub const POSTGRES_EXPORTER: Program = Program {
+    what: "PostgreSQL exporter",
+    names: &["postgres_exporter", "prometheus-postgres-exporter"],
+    hint: "name it with --postgres-exporter-bin / SRELAB_POSTGRES_EXPORTER",
+};
+
 impl Program {
     /// The explicit path when given (it must be an executable file), else
     /// the first name on PATH.
@@ -74,7 +80,8 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-fn is_executable(path: &Path) -> bool {
+/// Whether `path` is an executable file.
+pub fn is_executable(path: &Path) -> bool {
     unusable(path).is_none()
 }
 

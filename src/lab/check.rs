@@ -1,6 +1,7 @@
 //! `srelab lab --check`: start everything, drive load, run verify while it
 //! runs, inject a fault (stop one instance) until the instance-down alert
-//! fires, restart it until it recovers, stop everything. Prints the figures
+//! fires, restart it until it recovers; on PostgreSQL, stop the database
+//! under load until its alert fires ([`db_fault`]); stop everything. Prints the figures
 //! (time until every target is up, total time, peak memory); the exit code
 //! is the verdict.
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::db_fault;
 use super::defaults::JOB;
 use super::output::{esay, say};
 use super::process;
@@ -39,6 +41,7 @@ struct Verdict {
     verify: Option<(bool, Duration)>,
     alert_fired: Option<(String, Duration)>,
     recovered: Option<Duration>,
+    database_fault: Option<db_fault::Outcome>,
     problems: Vec<String>,
 }
 
@@ -75,7 +78,7 @@ async fn steps(
     started: Instant,
     v: &mut Verdict,
 ) -> anyhow::Result<()> {
-    lab.start()?;
+    lab.start().await?;
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     v.targets_up = Some(started.elapsed());
     say(format_args!(
@@ -92,6 +95,12 @@ async fn steps(
     verify_under_load(lab, opts, v).await?;
     if v.problems.is_empty() && opts.fault {
         fault(lab, v).await?;
+    }
+    if v.problems.is_empty() && opts.fault && lab.plan.postgres.is_some() {
+        match db_fault::inject(lab).await {
+            Ok(outcome) => v.database_fault = Some(outcome),
+            Err(problem) => v.problems.push(format!("database fault: {problem}")),
+        }
     }
     Ok(())
 }
@@ -204,6 +213,18 @@ fn render(v: &Verdict, total: Duration, peaks: &BTreeMap<String, u64>) -> String
             format!("up and resolved {} after restart", secs(d))
         }),
     );
+    if let Some(f) = &v.database_fault {
+        line(
+            "database fault",
+            format!(
+                "alert after {}, recovered {} after restart, {} acknowledged writes all read back ({} refused while down)",
+                secs(f.alert_after),
+                secs(f.recovered_after),
+                f.acknowledged,
+                f.refused
+            ),
+        );
+    }
     line("total", secs(total));
     line("peak memory", memory(peaks));
     out

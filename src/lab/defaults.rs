@@ -18,6 +18,8 @@ pub const NODE_EXPORTER_PORT: u16 = 9100;
 pub const ALERTMANAGER_PORT: u16 = 9093;
 /// Port of the webhook receiver Alertmanager delivers to.
 pub const RECEIVER_PORT: u16 = 9095;
+/// The PostgreSQL exporter's port (its upstream default).
+pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
 /// Port of the load tool's own metrics endpoint.
 pub const LOAD_METRICS_PORT: u16 = 9464;
 /// Prometheus job scraping the instances.
@@ -26,6 +28,10 @@ pub const JOB: &str = "srelab";
 pub const LOAD_JOB: &str = "srelab-load";
 /// Prometheus job scraping node exporter.
 pub const NODE_JOB: &str = "node";
+/// Prometheus job scraping the PostgreSQL exporter.
+pub const POSTGRES_JOB: &str = "postgres";
+/// The database (and its owner role) the instances use on PostgreSQL.
+pub const POSTGRES_DATABASE: &str = "srelab";
 /// Scrape (and rule evaluation) interval of the lab's Prometheus.
 pub const SCRAPE_INTERVAL: &str = "2s";
 /// The verify spec, relative to the repository root.

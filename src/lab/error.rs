@@ -40,6 +40,8 @@ pub enum LabError {
     Rules(String),
     #[error("scrape targets not up after {secs}s: {detail}")]
     TargetsNotUp { secs: u64, detail: String },
+    #[error("postgres: {0}")]
+    Postgres(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

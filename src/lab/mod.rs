@@ -1,4 +1,5 @@
-//! `srelab lab`: brings up N `srelab serve` instances on one SQLite file,
+//! `srelab lab`: brings up N `srelab serve` instances on one SQLite file
+//! (or, with `--backend postgres`, a PostgreSQL cluster and its exporter),
 //! Prometheus with a generated configuration and the alert rules, node
 //! exporter, Grafana and Alertmanager (delivering to the lab's own webhook
 //! receiver) when found; `--load` drives the load tool in the
@@ -15,19 +16,23 @@
 //!   the state directory; [`output`]: progress on stdout.
 //! - [`process`]: children owned by guards that stop them.
 //! - [`prometheus`], [`grafana`], [`alertmanager`]: their generated
-//!   configuration; [`receiver`]: the webhook receiver notifications go to.
+//!   configuration; [`receiver`]: the webhook receiver notifications go to;
+//!   [`postgres`]: the cluster (shared with the tests) and its exporter.
 //! - [`stack`]: the running lab; [`run`]: the interactive lab;
-//!   [`check`]: `--check`; [`drill`]: `--drill`, which proves the alerts.
+//!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL; [`drill`]:
+//!   `--drill`, which proves the alerts.
 
 pub mod alertmanager;
 pub mod binaries;
 pub mod check;
+pub mod db_fault;
 pub mod defaults;
 pub mod drill;
 pub mod error;
 pub mod grafana;
 pub mod output;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod receiver;
@@ -109,6 +114,24 @@ pub struct Args {
     /// Run without node exporter even when it is found.
     #[arg(long)]
     pub no_node_exporter: bool,
+    /// The instances' database: `sqlite` (one file in the state directory) or
+    /// `postgres` (a throwaway PostgreSQL cluster in the state directory).
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    pub backend: Backend,
+    /// Directory holding PostgreSQL's `initdb` and `postgres` [default: PATH,
+    /// then Debian's /usr/lib/postgresql/VERSION/bin].
+    #[arg(long, env = "SRELAB_POSTGRES_BIN_DIR", value_name = "DIR")]
+    pub postgres_bin_dir: Option<PathBuf>,
+    /// PostgreSQL exporter binary [default: `postgres_exporter` or
+    /// `prometheus-postgres-exporter` on PATH].
+    #[arg(long, env = "SRELAB_POSTGRES_EXPORTER", value_name = "PATH")]
+    pub postgres_exporter_bin: Option<PathBuf>,
+    /// The PostgreSQL exporter's port.
+    #[arg(long, default_value_t = defaults::POSTGRES_EXPORTER_PORT)]
+    pub postgres_exporter_port: u16,
+    /// Run without the PostgreSQL exporter even when it is found.
+    #[arg(long)]
+    pub no_postgres_exporter: bool,
     /// Drive the load tool (with its TUI) for this long once the lab is up;
     /// options of `srelab load` go after `--` (e.g. `--load 60s -- -r 200`).
     #[arg(long, value_name = "DURATION", conflicts_with_all = ["check", "drill"])]
@@ -170,6 +193,13 @@ pub struct Args {
     /// Options for `srelab load` (with --load or --check), e.g. `-- -r 200 --mix list=1,create=1`.
     #[arg(last = true, value_name = "LOAD_OPTIONS")]
     pub load_options: Vec<String>,
+}
+
+/// Where the lab's instances keep their items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 /// Runs `srelab lab`.
@@ -338,6 +368,10 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         }
         found.ok()
     };
+    let postgres = match args.backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(find_postgres(args)?),
+    };
     Ok(Plan {
         instances: args.instances,
         base_port: args.base_port,
@@ -352,6 +386,7 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         grafana,
         node_exporter_bin,
         alertmanager_bin,
+        postgres,
         serve_args,
         load_options,
         rules,
@@ -407,6 +442,22 @@ fn optional(
             .map_err(|_| not_running.insert(name, "not found".into()))
             .ok()),
     }
+}
+
+/// PostgreSQL's binaries (required) and its exporter (when found).
+fn find_postgres(args: &Args) -> Result<postgres::LabPostgres, LabError> {
+    let bins = postgres::Binaries::find(args.postgres_bin_dir.as_deref())?;
+    let exporter = binaries::POSTGRES_EXPORTER;
+    let exporter_bin = match (&args.postgres_exporter_bin, args.no_postgres_exporter) {
+        (_, true) => None,
+        (Some(p), false) => Some(exporter.find(Some(p))?),
+        (None, false) => exporter.find(None).ok(),
+    };
+    Ok(postgres::LabPostgres {
+        bins,
+        exporter_bin,
+        exporter_port: args.postgres_exporter_port,
+    })
 }
 
 /// Why an optional program does not run: a few words, and the whole notice.

@@ -32,6 +32,8 @@ pub struct Child {
     /// Peak resident memory (VmHWM) seen, in KiB.
     peak_kib: u64,
     done: Option<ExitStatus>,
+    /// What asks it to stop (SIGTERM unless the program wants another).
+    stop_signal: Signal,
 }
 
 impl Child {
@@ -66,7 +68,15 @@ impl Child {
             log,
             peak_kib: 0,
             done: None,
+            stop_signal: Signal::SIGTERM,
         })
+    }
+
+    /// Stops it with `signal` instead of SIGTERM (PostgreSQL: SIGINT, its
+    /// fast shutdown; SIGTERM would wait for every client to leave).
+    pub fn with_stop_signal(mut self, signal: Signal) -> Child {
+        self.stop_signal = signal;
+        self
     }
 
     /// The child's name in the lab (e.g. `srelab-1`).
@@ -114,10 +124,10 @@ impl Child {
         }
     }
 
-    /// Sends SIGTERM (once), without waiting.
+    /// Sends the stop signal, without waiting.
     pub fn terminate(&mut self) {
         if self.exited().is_none() {
-            let _ = kill(Pid::from_raw(self.pid() as i32), Signal::SIGTERM);
+            let _ = kill(Pid::from_raw(self.pid() as i32), self.stop_signal);
         }
     }
 

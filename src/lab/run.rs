@@ -55,7 +55,7 @@ pub async fn run(plan: Plan, load: Option<Duration>) -> anyhow::Result<ExitCode>
     lab.shutdown();
     esay(format_args!(
         "lab stopped; the database stays at {}",
-        lab.state.db().display()
+        lab.database()
     ));
     result
 }
@@ -85,7 +85,7 @@ async fn interactive(
     load: Option<Duration>,
     started: Instant,
 ) -> anyhow::Result<ExitCode> {
-    lab.start()?;
+    lab.start().await?;
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     let up_after = started.elapsed();
     let grafana_ok = lab.grafana_healthy(Duration::from_secs(60)).await;
@@ -189,7 +189,10 @@ pub fn summary(
             p.load_args(Duration::from_secs(60), false).join(" ")
         ),
     ));
-    rows.push(("database".into(), lab.state.db().display().to_string()));
+    rows.push(("database".into(), lab.database()));
+    if let Some(addr) = p.postgres_exporter_addr() {
+        rows.push(("pg exporter".into(), format!("http://{addr}/metrics")));
+    }
     rows.push(("logs".into(), lab.state.logs().display().to_string()));
     let mut out = format!(
         "srelab lab is up: every scrape target up after {:.1}s\n",

@@ -14,11 +14,16 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::defaults::{JOB, LOAD_JOB, NODE_JOB};
+use nix::sys::signal::Signal;
+
+use super::defaults::{JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
 use super::error::LabError;
+use super::output::say;
 use super::ports::{self, Port};
+use super::postgres::{self, Cluster, LabPostgres};
 use super::process::{self, Child, Output};
 use super::receiver::Receiver;
+use super::run::STARTUP_LIMIT;
 use super::state::StateDir;
 use super::{alertmanager, grafana, prometheus};
 use crate::verify::prom::{self, Prometheus};
@@ -52,6 +57,8 @@ pub struct Plan {
     pub node_exporter_bin: Option<PathBuf>,
     /// Alertmanager's binary, when it runs (the receiver runs with it).
     pub alertmanager_bin: Option<PathBuf>,
+    /// PostgreSQL, when the instances use it (`--backend postgres`).
+    pub postgres: Option<LabPostgres>,
     /// Extra arguments for every `srelab serve`.
     pub serve_args: Vec<String>,
     /// Options for `srelab load`, given after `--`.
@@ -82,7 +89,19 @@ impl Plan {
             out.push(Port::new("alertmanager", self.alertmanager_port));
             out.push(Port::new("receiver", self.receiver_port));
         }
+        if let Some(pg) = &self.postgres
+            && pg.exporter_bin.is_some()
+        {
+            out.push(Port::new("postgres exporter", pg.exporter_port));
+        }
         out
+    }
+
+    /// The PostgreSQL exporter's address, when it runs.
+    pub fn postgres_exporter_addr(&self) -> Option<SocketAddr> {
+        let pg = self.postgres.as_ref()?;
+        pg.exporter_bin.as_ref()?;
+        Some(ports::local(pg.exporter_port))
     }
 
     /// The address of instance `i`.
@@ -158,6 +177,9 @@ pub struct Lab {
     pub receiver: Option<Receiver>,
     exe: PathBuf,
     instances: Vec<Option<Child>>,
+    /// The PostgreSQL cluster and its server, with `--backend postgres`.
+    cluster: Option<Cluster>,
+    postgres: Option<Child>,
     others: Vec<Child>,
     load: Option<Child>,
     /// Peak resident memory (KiB) by child name, of children already stopped.
@@ -183,15 +205,35 @@ impl Lab {
             state,
             exe,
             instances: Vec::new(),
+            cluster: None,
+            postgres: None,
             others: Vec::new(),
             load: None,
             peaks: BTreeMap::new(),
         })
     }
 
-    /// Starts the instances, node exporter, the receiver and Alertmanager,
-    /// Prometheus and Grafana.
-    pub fn start(&mut self) -> Result<(), LabError> {
+    /// Starts PostgreSQL (with `--backend postgres`), the instances, the
+    /// exporters, the receiver and Alertmanager, Prometheus and Grafana.
+    pub async fn start(&mut self) -> Result<(), LabError> {
+        if let Some(pg) = self.plan.postgres.clone() {
+            let cluster = LabPostgres::cluster(&self.state)?;
+            if cluster.init(&pg.bins, &self.state.log("initdb"))? {
+                say(format_args!(
+                    "postgres: initialised a cluster in {}",
+                    cluster.data_dir().display()
+                ));
+            }
+            self.cluster = Some(cluster);
+            self.start_postgres().await?;
+            if let Some(cmd) = self
+                .plan
+                .postgres_exporter_addr()
+                .and_then(|addr| pg.exporter_command(self.cluster.as_ref()?, addr))
+            {
+                self.spawn_other("postgres-exporter", cmd)?;
+            }
+        }
         for i in 0..self.plan.instances {
             let child = self.spawn_instance(i)?;
             self.instances.push(Some(child));
@@ -220,6 +262,7 @@ impl Lab {
             load: self.plan.load_addr(),
             node,
             alertmanager,
+            postgres: self.plan.postgres_exporter_addr(),
         };
         let config = prometheus::write_config(&self.state, &scrape, &self.plan.rules)?;
         let listen = ports::local(self.plan.prometheus_port);
@@ -274,6 +317,7 @@ impl Lab {
         self.instances
             .iter_mut()
             .flatten()
+            .chain(self.postgres.iter_mut())
             .chain(self.others.iter_mut())
             .chain(self.load.iter_mut())
             .filter_map(|c| c.exited().is_none().then(|| (c.pid(), c.name().to_owned())))
@@ -297,6 +341,14 @@ impl Lab {
         Ok(())
     }
 
+    /// What the instances get as `--db`: the SQLite file or the cluster's URL.
+    pub fn database(&self) -> String {
+        match &self.cluster {
+            Some(cluster) => cluster.url(postgres::DATABASE),
+            None => self.state.db().display().to_string(),
+        }
+    }
+
     fn spawn_instance(&self, i: u16) -> Result<Child, LabError> {
         let name = instance_name(i);
         let mut cmd = Command::new(&self.exe);
@@ -304,9 +356,45 @@ impl Lab {
             .arg("--listen")
             .arg(self.plan.instance_addr(i).to_string())
             .arg("--db")
-            .arg(self.state.db())
+            .arg(self.database())
             .args(&self.plan.serve_args);
         self.spawn(&name, cmd, Output::Log(self.state.log(&name)))
+    }
+
+    /// Starts PostgreSQL and waits until the lab's database exists.
+    pub async fn start_postgres(&mut self) -> Result<(), LabError> {
+        let (Some(pg), Some(cluster)) = (&self.plan.postgres, &self.cluster) else {
+            return Ok(());
+        };
+        let cmd = cluster.command(&pg.bins);
+        let cluster = cluster.clone();
+        let child = self.spawn("postgres", cmd, Output::Log(self.state.log("postgres")))?;
+        self.postgres = Some(child.with_stop_signal(Signal::SIGINT));
+        let ready = cluster.create_database(postgres::DATABASE, STARTUP_LIMIT);
+        tokio::select! {
+            r = ready => r.map_err(|e| LabError::Postgres(format!("{e}; see {}", self.state.log("postgres").display()))),
+            e = self.postgres_exit() => Err(e),
+        }
+    }
+
+    /// Resolves with the error describing PostgreSQL's exit, should it exit.
+    async fn postgres_exit(&mut self) -> LabError {
+        loop {
+            if let Some(pg) = self.postgres.as_mut()
+                && let Some(status) = pg.exited()
+            {
+                return pg.exit_error(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops PostgreSQL (fast shutdown: clients are cut off, commits kept).
+    pub fn stop_postgres(&mut self) {
+        if let Some(mut child) = self.postgres.take() {
+            child.stop();
+            self.retire(&mut child);
+        }
     }
 
     /// Stops instance `i` (the fault the check injects).
@@ -372,6 +460,7 @@ impl Lab {
             .instances
             .iter_mut()
             .flatten()
+            .chain(self.postgres.iter_mut())
             .chain(self.others.iter_mut());
         for child in all {
             if let Some(status) = child.exited() {
@@ -453,6 +542,9 @@ impl Lab {
         if with_load {
             want.insert((LOAD_JOB.to_owned(), self.plan.load_addr().to_string()));
         }
+        if let Some(addr) = self.plan.postgres_exporter_addr() {
+            want.insert((POSTGRES_JOB.to_owned(), addr.to_string()));
+        }
         want
     }
 
@@ -481,6 +573,9 @@ impl Lab {
         let mut all: Vec<Child> = self.load.take().into_iter().collect();
         all.extend(self.instances.iter_mut().filter_map(Option::take));
         all.append(&mut self.others);
+        process::stop_all(&mut all);
+        // PostgreSQL last, once no instance has anything left to commit.
+        all.extend(self.postgres.take());
         process::stop_all(&mut all);
         for c in &mut all {
             self.retire(c);

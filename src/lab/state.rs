@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! STATE/srelab.db                   the instances' database (stays)
+//! STATE/postgres/                   or, with --backend postgres, the cluster (stays)
 //! STATE/pids                        "PID NAME" of each child running now
 //! STATE/logs/NAME.log               each child's stdout and stderr
 //! STATE/logs/children.log           each child's start and exit, this run

@@ -3,10 +3,11 @@
 //! systemd units.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::ValueEnum;
+
+pub use super::store::{Database, DatabaseError};
 
 /// Arguments of `srelab serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -16,10 +17,17 @@ pub struct Args {
     #[arg(long, env = "SRELAB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file, created if missing. Several instances may share
-    /// one file.
-    #[arg(long, env = "SRELAB_DB", default_value = "srelab.db")]
-    pub db: PathBuf,
+    /// The database: a SQLite file (created if missing; the instances of one
+    /// host may share it) or a PostgreSQL URL, `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// (`?host=/run/postgresql` for a Unix socket; without a password in the URL,
+    /// PGPASSFILE or ~/.pgpass is read). The password is never printed.
+    #[arg(
+        long,
+        env = "SRELAB_DB",
+        default_value = "srelab.db",
+        hide_env_values = true
+    )]
+    pub db: String,
 
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "SRELAB_MAX_BODY_BYTES", default_value_t = 65536)]
@@ -48,9 +56,23 @@ pub struct Args {
     #[arg(long, env = "SRELAB_BATCH_WAIT", default_value = "0s", value_parser = humantime::parse_duration)]
     pub batch_wait: Duration,
 
-    /// Number of read-only database connections, each on its own thread.
+    /// Number of read-only database connections, each on its own thread (SQLite).
     #[arg(long, env = "SRELAB_READERS", default_value_t = 4)]
     pub readers: usize,
+
+    /// Most connections to PostgreSQL this instance opens (the pool's size).
+    #[arg(long, env = "SRELAB_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: usize,
+
+    /// PostgreSQL: the longest a statement may run (`statement_timeout`), and
+    /// the longest a request waits for a pooled connection, before it fails with 503.
+    #[arg(long, env = "SRELAB_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub statement_timeout: Duration,
+
+    /// PostgreSQL: how long to wait at start for the database to answer;
+    /// 0 fails at once (exit 1) when it is unreachable.
+    #[arg(long, env = "SRELAB_DB_WAIT", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub db_wait: Duration,
 
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "SRELAB_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -114,17 +136,25 @@ pub enum ConfigError {
         max: u64,
         value: u64,
     },
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
 }
 
 /// The store's part of the configuration.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    pub path: PathBuf,
-    pub synchronous: Synchronous,
-    pub busy_timeout: Duration,
+    pub database: Database,
+    /// Group commit, both backends.
     pub batch_max: usize,
     pub batch_wait: Duration,
+    /// SQLite only.
+    pub synchronous: Synchronous,
+    pub busy_timeout: Duration,
     pub readers: usize,
+    /// PostgreSQL only.
+    pub pool_size: usize,
+    pub statement_timeout: Duration,
+    pub connect_wait: Duration,
 }
 
 /// The validated configuration of one service instance.
@@ -148,15 +178,19 @@ impl Config {
         check_range("max-body-bytes", args.max_body_bytes, 1, 64 << 20)?;
         check_range("batch-max", args.batch_max, 1, 100_000)?;
         check_range("readers", args.readers, 1, 256)?;
+        check_range("db-pool-size", args.db_pool_size, 2, 1000)?;
         Ok(Config {
             listen: args.listen,
             store: StoreConfig {
-                path: args.db,
-                synchronous: args.synchronous,
-                busy_timeout: args.busy_timeout,
+                database: Database::parse(&args.db)?,
                 batch_max: args.batch_max,
                 batch_wait: args.batch_wait,
+                synchronous: args.synchronous,
+                busy_timeout: args.busy_timeout,
                 readers: args.readers,
+                pool_size: args.db_pool_size,
+                statement_timeout: args.statement_timeout,
+                connect_wait: args.db_wait,
             },
             max_body_bytes: args.max_body_bytes,
             log_format: args.log_format,

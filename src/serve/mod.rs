@@ -12,7 +12,7 @@
 //! - [`http`]: request reading and response building; [`errors`]: the one
 //!   mapping from errors to status codes and JSON.
 //! - [`metrics`], [`host`]: the Prometheus registry, host USE gauges.
-//! - [`store`]: the SQLite store (writer with group commit, reader pool).
+//! - [`store`]: the item store, SQLite or PostgreSQL behind one interface.
 //! - [`faults`]: faults to inject through `/admin/faults` (`--faults`).
 
 pub mod app;
@@ -52,14 +52,15 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!(%addr, "--faults: /admin/faults is reachable by anyone who reaches {addr}");
     }
     let metrics = metrics::Metrics::new(&config)?;
-    let store = store::Store::open(&config.store, metrics.db.clone())
-        .with_context(|| format!("cannot open database {}", config.store.path.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("srelab-serve")
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let store = store::Store::open(&config.store, &metrics)
+            .await
+            .with_context(|| format!("cannot open database {}", config.store.database))?;
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let app = Arc::new(app::App::new(config, metrics, store));
         if let Some(host) = app.metrics.host.clone() {

@@ -19,6 +19,10 @@ pub struct SignalResult {
     pub query: String,
     pub expect: Expect,
     pub unit: Unit,
+    /// No data at all passes (the spec's `optional`).
+    pub optional: bool,
+    /// Judged per instance of the job, else over every sample returned.
+    pub per_instance: bool,
     /// Value by instance.
     pub values: BTreeMap<String, f64>,
     /// The query's error, when it failed.
@@ -26,9 +30,25 @@ pub struct SignalResult {
 }
 
 impl SignalResult {
-    /// Whether every instance has a fitting value.
+    /// Whether every instance has a fitting value (or, for a signal of
+    /// another job, every sample fits; for an optional one, none is there).
     pub fn ok(&self, instances: &BTreeSet<String>) -> bool {
-        self.error.is_none() && !instances.is_empty() && instances.iter().all(|i| self.ok_for(i))
+        if self.error.is_some() {
+            return false;
+        }
+        if self.absent() {
+            return true;
+        }
+        if !self.per_instance {
+            return !self.values.is_empty()
+                && self.values.values().all(|v| self.expect.accepts(*v));
+        }
+        !instances.is_empty() && instances.iter().all(|i| self.ok_for(i))
+    }
+
+    /// An optional signal with no data: what it measures does not run.
+    fn absent(&self) -> bool {
+        self.optional && self.error.is_none() && self.values.is_empty()
     }
 
     fn ok_for(&self, instance: &str) -> bool {
@@ -132,6 +152,8 @@ impl Report {
                 query: s.query.clone(),
                 expect: s.expect,
                 unit: s.unit,
+                optional: s.optional,
+                per_instance: s.per_instance,
                 values: BTreeMap::new(),
                 error: Some("not evaluated".into()),
             })
@@ -297,6 +319,20 @@ fn signal_problems(s: &SignalResult, instances: &BTreeSet<String>) -> Vec<String
             s.name, s.query
         )];
     }
+    if s.ok(instances) {
+        return Vec::new();
+    }
+    if !s.per_instance {
+        return vec![format!(
+            "missing signal {}: {} (query: {})",
+            s.name,
+            match s.values.iter().find(|(_, v)| !s.expect.accepts(**v)) {
+                Some((i, v)) => format!("value {v} on {i} is not {:?}", s.expect),
+                None => "no sample".into(),
+            },
+            s.query
+        )];
+    }
     instances
         .iter()
         .filter(|i| !s.ok_for(i))
@@ -338,6 +374,22 @@ fn number(v: f64) -> Value {
 }
 
 fn cell(s: &SignalResult, instance: &str) -> String {
+    if s.absent() {
+        return "absent".into();
+    }
+    if !s.per_instance {
+        // Another job's samples: the same summary in every column.
+        return match s.values.values().find(|v| !s.expect.accepts(**v)) {
+            Some(v) => format!("BAD {}", s.unit.format(*v)),
+            None if s.values.is_empty() => "MISSING".into(),
+            None => s
+                .values
+                .values()
+                .map(|v| s.unit.format(*v))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+    }
     match s.values.get(instance) {
         None => "MISSING".into(),
         Some(v) if !s.expect.accepts(*v) => format!("BAD {}", s.unit.format(*v)),
@@ -387,6 +439,8 @@ mod tests {
                 query: "q".into(),
                 expect: Expect::Positive,
                 unit: Unit::None,
+                optional: false,
+                per_instance: true,
                 values: value.map(|v| ("a".to_owned(), v)).into_iter().collect(),
                 error: None,
             }],
@@ -433,6 +487,36 @@ mod tests {
         assert_eq!(json["queries"][0]["status"], "no_data");
         assert_eq!(json["signals"][0]["values"]["a"], 0.0);
         assert_eq!(json["problems"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn optional_signals_pass_when_absent_and_are_judged_when_present() {
+        let instances = BTreeSet::from(["a".to_owned()]);
+        let mut s = SignalResult {
+            name: "pg_up".into(),
+            area: "availability".into(),
+            query: "q".into(),
+            expect: Expect::One,
+            unit: Unit::None,
+            optional: true,
+            per_instance: false,
+            values: BTreeMap::new(),
+            error: None,
+        };
+        assert!(s.ok(&instances) && cell(&s, "a") == "absent");
+        s.values.insert("db:9187".into(), 0.0);
+        assert!(!s.ok(&instances));
+        assert_eq!(
+            signal_problems(&s, &instances),
+            ["missing signal pg_up: value 0 on db:9187 is not One (query: q)"]
+        );
+        s.values.insert("db:9187".into(), 1.0);
+        assert!(
+            s.ok(&instances),
+            "another job's instance is judged by itself"
+        );
+        s.per_instance = true;
+        assert!(!s.ok(&instances), "per instance, `a` has no sample");
     }
 
     #[test]
@@ -487,6 +571,8 @@ mod tests {
             query: "q".into(),
             expect: Expect::Positive,
             unit: Unit::Ratio,
+            optional: false,
+            per_instance: true,
             values: BTreeMap::from([("a".to_owned(), 0.5)]),
             error: None,
         };

@@ -60,6 +60,19 @@ pub struct Signal {
     /// How the table shows the value; the JSON report keeps raw numbers.
     #[serde(default)]
     pub unit: Unit,
+    /// No data at all is accepted: the component or backend exporting it
+    /// may not run (the PostgreSQL exporter, the PostgreSQL pool's series).
+    /// When there is data, it is judged like any other signal's.
+    #[serde(default)]
+    pub optional: bool,
+    /// False for another job's targets (an exporter): every sample the
+    /// query returns must fit, whatever its instance.
+    #[serde(default = "yes")]
+    pub per_instance: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The unit of a signal's value, for the table.

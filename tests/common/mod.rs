@@ -4,6 +4,9 @@
 //! `TcpStream`, so tests can also send what a polite client would not.
 #![allow(dead_code)]
 
+pub mod backend;
+pub mod postgres;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ pub fn srelab_bin() -> PathBuf {
 pub struct ChildGuard {
     child: Option<Child>,
     name: String,
+    stop_signal: Signal,
 }
 
 impl ChildGuard {
@@ -34,7 +38,15 @@ impl ChildGuard {
         ChildGuard {
             child: Some(child),
             name: name.into(),
+            stop_signal: Signal::SIGTERM,
         }
+    }
+
+    /// Stops the child with `signal` instead of SIGTERM (PostgreSQL's fast
+    /// shutdown is SIGINT).
+    pub fn stop_with(mut self, signal: Signal) -> ChildGuard {
+        self.stop_signal = signal;
+        self
     }
 
     /// The child's process id.
@@ -66,7 +78,7 @@ impl ChildGuard {
 
     /// SIGTERM, then the exit status (panics if it does not exit in time).
     pub fn stop(&mut self) -> ExitStatus {
-        self.signal(Signal::SIGTERM);
+        self.signal(self.stop_signal);
         let status = self.wait_timeout(STOP_GRACE);
         status.unwrap_or_else(|| panic!("{} did not exit within {STOP_GRACE:?}", self.name))
     }
@@ -98,7 +110,7 @@ impl Drop for ChildGuard {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(child.id() as i32), self.stop_signal);
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {

@@ -121,6 +121,9 @@ pub const ADDED_LATENCY_MS: u32 = 300;
 /// Share of the latency SLO's requests that go to `/api/items` in the
 /// drill's load mix (list=3, create=1, get=1).
 pub const SLOW_SHARE: f64 = 0.8;
+/// Share of the latency SLO's requests that write (create=1 of list=3,
+/// create=1, get=1), which wait behind a held database lock.
+pub const CREATE_SHARE: f64 = 0.2;
 /// The database lock is held this share of every second.
 pub const LOCK_DUTY: f64 = 0.9;
 /// The memory growth the drill injects, as a multiple of the growth the
@@ -132,9 +135,18 @@ pub fn slo_of(spec: &Spec, kind: Kind) -> Option<&Slo> {
     spec.slos.iter().find(|s| s.kind == kind)
 }
 
+/// The store the lab's instances use: what a held database lock shows as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// SQLite counts the writers' retries (`srelab_db_busy_retries_total`).
+    Sqlite,
+    /// PostgreSQL queues the writers: their latency is what shows.
+    Postgres,
+}
+
 /// The step of `fault` against instance `victim` (an `IP:PORT`), its
 /// burn-rate expectations read from the SLO file.
-pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec) -> Step {
+pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec, store: Store) -> Step {
     let secs = |d: Duration| format!("{:.0}s", d.as_secs_f64());
     let victim_label = || vec![("instance", victim.to_owned())];
     // The fastest page: its long window, and the error ratio it fires at.
@@ -253,6 +265,24 @@ pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec) -> Step {
                 ),
             }
         }
+        FaultName::DbLock if store == Store::Postgres => {
+            // Inserts wait for the lock; the latency SLO's writes are slow.
+            let (expected, fill, detect_why) = burn(Kind::Latency, CREATE_SHARE);
+            Step {
+                fault,
+                expected,
+                expected_labels: page_window(),
+                allowed: &[
+                    "SrelabHighLatencyP99",
+                    "SrelabAvailabilityBudgetBurn",
+                    "SrelabHighErrorRatio",
+                ],
+                detect_bound: fill + t.tell_new(),
+                detect_why,
+                resolve_bound: resolve_burn,
+                resolve_why: resolve_burn_why,
+            }
+        }
         FaultName::DbLock => {
             let window = t.scaled("5m");
             let for_ = t.scaled("5m");
@@ -306,17 +336,17 @@ mod tests {
     fn bounds_follow_the_scaled_windows() {
         let t = timing();
         let spec = Spec::parse("slo", crate::verify::assets::SLO_SPEC).unwrap();
-        let down = step(FaultName::InstanceDown, "a:1", &t, &spec);
+        let down = step(FaultName::InstanceDown, "a:1", &t, &spec, Store::Sqlite);
         assert_eq!(down.detect_bound, Duration::from_secs(8 + 4 + 2 + 5));
-        let errors = step(FaultName::ErrorRatio, "a:1", &t, &spec);
+        let errors = step(FaultName::ErrorRatio, "a:1", &t, &spec, Store::Sqlite);
         // 1h/60 = 60s; 1.44% of 10% of it: 8.64s.
         assert_eq!(errors.detect_bound.as_millis(), 8640 + 11_000);
         assert_eq!(errors.expected, "SrelabAvailabilityBudgetBurn");
-        let slow = step(FaultName::Latency, "a:1", &t, &spec);
+        let slow = step(FaultName::Latency, "a:1", &t, &spec, Store::Sqlite);
         // 14.4 × 1% = 14.4% of 80% slow: 0.18 of 60s.
         assert_eq!(slow.detect_bound.as_millis(), 10_800 + 11_000);
         for f in FaultName::ALL {
-            let s = step(f, "a:1", &t, &spec);
+            let s = step(f, "a:1", &t, &spec, Store::Sqlite);
             assert!(s.detect_bound < Duration::from_secs(60), "{f}: {s:?}");
             assert_eq!(f.name().parse::<FaultName>().unwrap(), f);
         }

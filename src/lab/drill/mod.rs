@@ -123,7 +123,7 @@ pub async fn run(plan: Plan, opts: Options) -> anyhow::Result<ExitCode> {
 
 async fn steps(lab: &mut Lab, opts: &Options, d: &mut Drill) -> anyhow::Result<()> {
     let spec = Spec::parse("spec/slo.toml", crate::verify::assets::SLO_SPEC)?;
-    lab.start()?;
+    lab.start().await?;
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     anyhow::ensure!(
         lab.receiver.is_some(),
@@ -152,7 +152,12 @@ async fn steps(lab: &mut Lab, opts: &Options, d: &mut Drill) -> anyhow::Result<(
     let victim = lab.plan.instance_addr(0);
     for fault in &opts.faults {
         lab.check_children()?;
-        let step = catalogue::step(*fault, &victim.to_string(), &opts.timing, &spec);
+        let store = if lab.plan.postgres.is_some() {
+            catalogue::Store::Postgres
+        } else {
+            catalogue::Store::Sqlite
+        };
+        let step = catalogue::step(*fault, &victim.to_string(), &opts.timing, &spec, store);
         quiet(lab, d, Some(&step), Duration::from_secs(90)).await;
         let outcome = run_step(lab, &step, d).await?;
         say(format_args!(

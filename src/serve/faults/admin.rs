@@ -36,7 +36,7 @@ pub async fn handle(
             let fault: Fault = h::read_json(req, max_body_bytes).await?;
             fault.check()?;
             let text = serde_json::to_string(&fault).unwrap_or_default();
-            faults.set(fault, store)?;
+            faults.set(fault, store).await?;
             tracing::info!(fault = %text, "fault set");
         }
         Method::DELETE => match kind_param(req.uri().query())? {

@@ -78,6 +78,9 @@ impl RouteFaults {
     }
 }
 
+/// A fault that is set, and the handle of its threads (process faults).
+type SetFault = (Fault, Option<burners::Running>);
+
 /// The faults of one service instance.
 pub struct Faults {
     /// True while any request fault is set: the request path's only check.
@@ -85,7 +88,7 @@ pub struct Faults {
     routes: [RouteFaults; Route::ALL.len()],
     /// What is set, as it was asked for (one per kind), with the threads
     /// of the process faults.
-    set: Mutex<Vec<(Fault, Option<burners::Running>)>>,
+    set: Mutex<Vec<SetFault>>,
     metrics: FaultMetrics,
 }
 
@@ -127,7 +130,7 @@ impl Faults {
 
     /// Sets `fault`, replacing one of the same kind; process faults start
     /// their threads (the database lock through `store`).
-    pub fn set(&self, fault: Fault, store: &Store) -> Result<(), ApiError> {
+    pub async fn set(&self, fault: Fault, store: &Store) -> Result<(), ApiError> {
         let kind = fault.kind();
         self.clear(kind);
         let running = match &fault {
@@ -140,11 +143,9 @@ impl Faults {
                 mib_per_second,
                 max_mib,
             } => Some(burners::grow_memory(*mib_per_second, *max_mib)),
-            Fault::DbLock { duty, period_ms } => Some(db_lock::hold(
-                store,
-                *duty,
-                Duration::from_millis(*period_ms),
-            )?),
+            Fault::DbLock { duty, period_ms } => {
+                Some(db_lock::hold(store, *duty, Duration::from_millis(*period_ms)).await?)
+            }
         };
         self.lock().push((fault, running));
         self.metrics.set(kind, true);
@@ -207,7 +208,7 @@ impl Faults {
         self.armed.store(any, Relaxed);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Fault, Option<burners::Running>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SetFault>> {
         self.set.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,20 +1,25 @@
-//! The item store: the service's only state, in one SQLite file that
-//! several instances may share.
+//! The item store: the service's only state, in a SQLite file the
+//! instances of one host share, or in PostgreSQL that many hosts share.
 //!
 //! The rest of the service sees only [`Store`], [`Item`], [`NewItem`] and
-//! [`StoreError`]; a PostgreSQL backend would sit beside [`sqlite`] behind
-//! the same four async methods. Writes go to one [`writer`] thread per
-//! process that commits them in groups, reads to a small [`readers`] pool;
-//! only point reads that cannot wait run on the async runtime's threads
-//! ([`runtime_readers`]). Instances on one file take turns at writing
-//! through a [`turnstile`].
+//! [`StoreError`]: four async methods, whichever backend runs. Both keep
+//! the same promises: a write is answered only once committed (group
+//! commit: concurrent writes share one transaction), ids are unique and
+//! increasing per database, lists page by keyset, and every operation is
+//! timed in the `srelab_db_*` metrics here, at the one boundary.
+//!
+//! - [`database`]: what `--db` names (a path or a URL, the password hidden).
+//! - [`sqlite`]: a writer thread, reader threads, point reads on the
+//!   runtime's threads, and a turnstile between processes.
+//! - [`postgres`]: a connection pool, an async writer task, versioned
+//!   migrations under an advisory lock.
+//!
+//! Each backend can also lend a connection that holds its write lock
+//! ([`LockHolder`]), for the database-lock fault.
 
-pub mod lock_holder;
-pub mod readers;
-pub mod runtime_readers;
+pub mod database;
+pub mod postgres;
 pub mod sqlite;
-pub mod turnstile;
-pub mod writer;
 
 use std::future::Future;
 use std::time::Instant;
@@ -22,13 +27,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::config::StoreConfig;
-use super::metrics::{DbMetrics, DbOp};
-pub use lock_holder::LockHolder;
-use readers::Readers;
-use runtime_readers::RuntimeReaders;
-use sqlite::Db;
-use turnstile::Turnstile;
-use writer::{Job, Writer};
+use super::metrics::{DbMetrics, DbOp, Metrics};
+pub use database::{Database, DatabaseError};
 
 /// A stored item, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,6 +54,12 @@ pub enum StoreError {
     Busy,
     #[error("{0}")]
     Sqlite(String),
+    #[error("{0}")]
+    Postgres(String),
+    #[error("no database connection within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("the database is read-only (a standby in recovery)")]
+    ReadOnly,
     #[error("the database threads have stopped")]
     Closed,
 }
@@ -64,61 +70,59 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Handle to the database threads of one process.
+/// A connection of its own holding (or ready to hold) the database's
+/// write lock: what the database-lock fault (`srelab serve --faults`) uses.
+pub enum LockHolder {
+    Sqlite(sqlite::LockHolder),
+    Postgres(postgres::LockHolder),
+}
+
+/// One backend or the other; the HTTP layer only calls the methods below.
+enum Backend {
+    Sqlite(sqlite::Store),
+    Postgres(postgres::Store),
+}
+
+/// Handle to the database of one process.
 pub struct Store {
-    writer: Writer,
-    readers: Readers,
-    runtime_readers: RuntimeReaders,
+    backend: Backend,
     metrics: DbMetrics,
-    /// Kept to open the connection of a [`LockHolder`].
-    config: StoreConfig,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database, then starts the
-    /// writer and reader threads.
-    pub fn open(config: &StoreConfig, metrics: DbMetrics) -> Result<Store, StoreError> {
-        let mut writer_db = Db::open(config, sqlite::Role::Writer, metrics.busy_retries.clone())?;
-        writer_db.migrate()?;
-        let open = |count: usize, role| {
-            (0..count)
-                .map(|_| Db::open(config, role, metrics.busy_retries.clone()))
-                .collect::<Result<Vec<_>, _>>()
+    /// Opens (creating or migrating as needed) the configured database.
+    pub async fn open(config: &StoreConfig, metrics: &Metrics) -> Result<Store, StoreError> {
+        let db = metrics.db.clone();
+        let backend = match &config.database {
+            // Opening a file at start-up; the runtime serves nothing yet.
+            Database::Sqlite(path) => Backend::Sqlite(sqlite::Store::open(path, config, db)?),
+            Database::Postgres(url) => {
+                Backend::Postgres(postgres::Store::open(url, config, db, &metrics.registry).await?)
+            }
         };
-        let readers = open(config.readers, sqlite::Role::Reader)?;
-        // As many as the runtime has worker threads (tokio's default).
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let runtime_readers = open(workers, sqlite::Role::RuntimeReader)?;
-        let turnstile = Turnstile::open(&config.path).map_err(|err| {
-            StoreError::Sqlite(format!(
-                "cannot open {}: {err}",
-                Turnstile::path_for(&config.path).display()
-            ))
-        })?;
         Ok(Store {
-            writer: Writer::start(writer_db, turnstile, config, metrics.clone()),
-            readers: Readers::start(readers),
-            runtime_readers: RuntimeReaders::new(runtime_readers),
-            metrics,
-            config: config.clone(),
+            backend,
+            metrics: metrics.db.clone(),
         })
     }
 
     /// Stores an item; returns once its transaction has committed.
     pub async fn insert(&self, item: NewItem) -> Result<Item, StoreError> {
-        self.timed(
-            DbOp::Insert,
-            self.writer.call(|reply| Job::Insert { item, reply }),
-        )
+        self.timed(DbOp::Insert, async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.insert(item).await,
+                Backend::Postgres(s) => s.insert(item).await,
+            }
+        })
         .await
     }
 
     /// The item with this id, if any.
     pub async fn get(&self, id: i64) -> Result<Option<Item>, StoreError> {
         self.timed(DbOp::Get, async {
-            match self.runtime_readers.try_get(id) {
-                Some(result) => result,
-                None => self.readers.run(move |db| db.get(id)).await,
+            match &self.backend {
+                Backend::Sqlite(s) => s.get(id).await,
+                Backend::Postgres(s) => s.get(id).await,
             }
         })
         .await
@@ -127,43 +131,41 @@ impl Store {
     /// Up to `limit` items with ids below `before`, newest first.
     pub async fn list(&self, before: Option<i64>, limit: u32) -> Result<Vec<Item>, StoreError> {
         let before = before.unwrap_or(i64::MAX);
-        self.timed(
-            DbOp::List,
-            self.readers.run(move |db| db.list(before, limit)),
-        )
+        self.timed(DbOp::List, async {
+            match &self.backend {
+                Backend::Sqlite(s) => s.list(before, limit).await,
+                Backend::Postgres(s) => s.list(before, limit).await,
+            }
+        })
         .await
     }
 
-    /// Checks that the database is readable and writable (takes the write
-    /// lock and releases it).
+    /// Checks that the database is readable and writable.
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.timed(DbOp::Ready, async {
-            self.readers.run(|db| db.ping()).await?;
-            self.writer.call(|reply| Job::Ping { reply }).await
+            match &self.backend {
+                Backend::Sqlite(s) => s.ready().await,
+                Backend::Postgres(s) => s.ready().await,
+            }
         })
         .await
     }
 
-    /// A connection of its own that can take and hold the write lock (the
-    /// database-lock fault).
-    pub fn lock_holder(&self) -> Result<LockHolder, StoreError> {
-        let db = Db::open(
-            &self.config,
-            sqlite::Role::Writer,
-            self.metrics.busy_retries.clone(),
-        )?;
-        Ok(LockHolder::new(db))
+    /// A connection of its own that can take and hold the database's write
+    /// lock, as another program would (the database-lock fault).
+    pub async fn lock_holder(&self) -> Result<LockHolder, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.lock_holder().map(LockHolder::Sqlite),
+            Backend::Postgres(s) => s.lock_holder().await.map(LockHolder::Postgres),
+        }
     }
 
-    /// Commits what is queued, then stops the database threads.
+    /// Commits what is queued, then closes the database.
     pub async fn close(&self) {
-        let writer = self.writer.stop();
-        let readers = self.readers.stop();
-        let _ = tokio::task::spawn_blocking(move || {
-            writer();
-            readers();
-        })
-        .await;
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(s) => s.close().await,
+        }
     }
 
     async fn timed<T>(

@@ -15,8 +15,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::sqlite::Db;
-use super::{Item, StoreError};
+use super::db::Db;
+use crate::serve::store::{Item, StoreError};
 
 /// One connection per slot; a thread always uses the same slot.
 pub struct RuntimeReaders {
@@ -24,7 +24,7 @@ pub struct RuntimeReaders {
 }
 
 impl RuntimeReaders {
-    /// Takes the connections, opened with [`Role::RuntimeReader`](super::sqlite::Role).
+    /// Takes the connections, opened with [`Role::RuntimeReader`](super::db::Role).
     pub fn new(dbs: Vec<Db>) -> RuntimeReaders {
         RuntimeReaders {
             slots: dbs.into_iter().map(Mutex::new).collect(),

@@ -9,6 +9,7 @@
 //! fails with [`StoreError::Busy`] (503).
 
 use std::cell::Cell;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounter;
@@ -16,8 +17,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Item, NewItem, StoreError};
 use crate::serve::config::{StoreConfig, Synchronous};
+use crate::serve::store::{Item, NewItem, StoreError};
 
 /// How long SQLite's busy handler polls before the operation is retried.
 pub const BUSY_SLICE: Duration = Duration::from_millis(100);
@@ -56,8 +57,9 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens a connection to `config.path`, creating the file if needed.
+    /// Opens a connection to `path`, creating the file if needed.
     pub fn open(
+        path: &Path,
         config: &StoreConfig,
         role: Role,
         busy_retries: IntCounter,
@@ -65,7 +67,7 @@ impl Db {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&config.path, flags)?;
+        let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_handler(Some(poll_lock))?;
         let mut db = Db {
             conn,
@@ -294,22 +296,29 @@ fn poll_lock(count: i32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
-    fn config(dir: &tempfile::TempDir) -> StoreConfig {
-        StoreConfig {
-            path: dir.path().join("m.db"),
+    fn config(dir: &tempfile::TempDir) -> (PathBuf, StoreConfig) {
+        let path = dir.path().join("m.db");
+        let config = StoreConfig {
+            database: crate::serve::store::Database::Sqlite(path.clone()),
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_millis(200),
             batch_max: 8,
             batch_wait: Duration::ZERO,
             readers: 1,
-        }
+            pool_size: 2,
+            statement_timeout: Duration::from_secs(1),
+            connect_wait: Duration::ZERO,
+        };
+        (path, config)
     }
 
-    fn open(config: &StoreConfig) -> Db {
+    fn open((path, config): &(PathBuf, StoreConfig)) -> Db {
         let retries = IntCounter::new("r", "r").unwrap();
-        Db::open(config, Role::Writer, retries).unwrap()
+        Db::open(path, config, Role::Writer, retries).unwrap()
     }
 
     #[test]
@@ -349,7 +358,7 @@ mod tests {
         let config = config(&dir);
         let mut db = open(&config);
         db.migrate().unwrap();
-        let holder = Connection::open(&config.path).unwrap();
+        let holder = Connection::open(&config.0).unwrap();
         holder.execute_batch("BEGIN IMMEDIATE").unwrap();
         let deadline = Instant::now() + Duration::from_millis(150);
         assert!(matches!(db.begin_write(deadline), Err(StoreError::Busy)));

@@ -1,13 +1,12 @@
-//! A connection of its own that can take the database's write lock and
-//! hold it: what the database-lock fault (`srelab serve --faults`) uses.
-//! The SQLite backend takes the lock with `BEGIN IMMEDIATE` on a writer
-//! connection, as the store's own writer does (but without the turnstile,
-//! as another program would).
+//! The write lock held from a connection of its own: `BEGIN IMMEDIATE` on a
+//! writer connection, as the store's writer takes it (but without the
+//! turnstile, as another program would). Every instance sharing the file
+//! waits behind it; reads go on (WAL).
 
 use std::time::Instant;
 
-use super::StoreError;
-use super::sqlite::{Db, WriteTx};
+use super::db::{Db, WriteTx};
+use crate::serve::store::StoreError;
 
 /// A connection for holding the write lock.
 pub struct LockHolder {

@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::StoreError;
-use super::sqlite::Db;
+use super::db::Db;
+use crate::serve::store::StoreError;
 
 type Task = Box<dyn FnOnce(&mut Db) + Send>;
 

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::sqlite::{Db, WriteTx};
+use super::db::{Db, WriteTx};
 use super::turnstile::Turnstile;
-use super::{Item, NewItem, StoreError};
 use crate::serve::config::StoreConfig;
 use crate::serve::metrics::DbMetrics;
+use crate::serve::store::{Item, NewItem, StoreError};
 
 /// A request to the writer thread.
 pub enum Job {
