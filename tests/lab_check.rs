@@ -30,6 +30,10 @@ fn lab(state: &Path) -> Command {
         .arg(free_port().to_string())
         .arg("--load-metrics-port")
         .arg(free_port().to_string())
+        .arg("--alertmanager-port")
+        .arg(free_port().to_string())
+        .arg("--receiver-port")
+        .arg(free_port().to_string())
         .arg("--state-dir")
         .arg(state);
     cmd

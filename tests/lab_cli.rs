@@ -76,6 +76,10 @@ fn a_port_in_use_is_named() {
             .arg(free_port().to_string())
             .arg("--prometheus-port")
             .arg(port.to_string())
+            .arg("--alertmanager-port")
+            .arg(free_port().to_string())
+            .arg("--receiver-port")
+            .arg(free_port().to_string())
             .arg("--state-dir")
             .arg(dir.path()),
     );

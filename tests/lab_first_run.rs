@@ -32,6 +32,10 @@ fn lab(state: &Path, base: u16, prometheus: u16) -> Command {
         .arg(prometheus.to_string())
         .arg("--load-metrics-port")
         .arg(free_port().to_string())
+        .arg("--alertmanager-port")
+        .arg(free_port().to_string())
+        .arg("--receiver-port")
+        .arg(free_port().to_string())
         .arg("--state-dir")
         .arg(state);
     cmd

@@ -27,6 +27,10 @@ fn lab_on(state: &Path, base: Option<u16>, prometheus: Option<u16>) -> Command {
         .arg(free_port().to_string())
         .arg("--grafana-port")
         .arg(free_port().to_string())
+        .arg("--alertmanager-port")
+        .arg(free_port().to_string())
+        .arg("--receiver-port")
+        .arg(free_port().to_string())
         .arg("--state-dir")
         .arg(state);
     cmd

@@ -39,9 +39,19 @@ pub struct NotifiedAlert {
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub fingerprint: String,
+    /// When Prometheus first saw its condition hold (RFC 3339).
+    #[serde(rename = "startsAt", default)]
+    pub starts_at: String,
 }
 
 impl NotifiedAlert {
+    /// When Prometheus first saw its condition hold.
+    pub fn starts(&self) -> Option<SystemTime> {
+        OffsetDateTime::parse(&self.starts_at, &Rfc3339)
+            .ok()
+            .map(SystemTime::from)
+    }
+
     pub fn name(&self) -> &str {
         self.labels.get("alertname").map_or("", String::as_str)
     }

@@ -20,7 +20,7 @@ pub mod scale;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -67,6 +67,12 @@ struct Outcome {
     not_judged: Option<String>,
     /// What the bounds are made of.
     why: String,
+    /// When the row began (the next one's start ends it), and the alerts
+    /// it explains: an alert that *started* in the row's time and is not
+    /// explained by it is unexpected, whenever its notification came (an
+    /// inhibited ticket is told only once its page resolves).
+    started: SystemTime,
+    explained: BTreeSet<String>,
 }
 
 impl Outcome {
@@ -148,7 +154,7 @@ async fn steps(lab: &mut Lab, opts: &Options, d: &mut Drill) -> anyhow::Result<(
         ));
     }
     quiet(lab, d, None, Duration::from_secs(90)).await;
-    baseline(lab, opts, d).await;
+    baseline(opts, d).await;
     let victim = lab.plan.instance_addr(0);
     for fault in &opts.faults {
         lab.check_children()?;
@@ -169,6 +175,7 @@ async fn steps(lab: &mut Lab, opts: &Options, d: &mut Drill) -> anyhow::Result<(
     }
     // The load's own verdict does not matter (faults cause errors); stop it.
     lab.wait_load(Duration::ZERO).await;
+    attribute(&mut d.rows, &received(lab));
     Ok(())
 }
 
@@ -243,32 +250,44 @@ fn fired_since(
     out
 }
 
-/// Alerts that started firing in `[from, to)` and that none of
-/// `explained` names, as `Name{labels}` (once each).
-fn unexpected(
-    all: &[Notification],
-    from: std::time::Instant,
-    to: std::time::Instant,
-    explained: &BTreeSet<String>,
-) -> Vec<String> {
-    let mut out: Vec<String> = fired_since(all, from)
-        .into_iter()
-        .filter(|(t, a)| *t < to && !explained.contains(a.name()))
-        .map(|(_, a)| a.describe())
+/// Gives each row the alerts that started (by Prometheus' `startsAt`)
+/// between its start and the next row's, that it does not explain.
+fn attribute(rows: &mut [Outcome], all: &[Notification]) {
+    let mut alerts: Vec<(SystemTime, &NotifiedAlert)> = all
+        .iter()
+        .flat_map(|n| n.alerts.iter())
+        .filter(|a| a.status == "firing")
+        .filter_map(|a| Some((a.starts()?, a)))
         .collect();
-    out.sort();
-    out.dedup();
-    out
+    alerts.sort_by(|(t, a), (u, b)| t.cmp(u).then(a.fingerprint.cmp(&b.fingerprint)));
+    alerts.dedup_by(|(t, a), (u, b)| t == u && a.fingerprint == b.fingerprint);
+    let ends: Vec<Option<SystemTime>> = rows
+        .iter()
+        .skip(1)
+        .map(|r| Some(r.started))
+        .chain([None])
+        .collect();
+    for (row, end) in rows.iter_mut().zip(ends) {
+        let mut out: Vec<String> = alerts
+            .iter()
+            .filter(|(t, a)| {
+                *t >= row.started && end.is_none_or(|e| *t < e) && !row.explained.contains(a.name())
+            })
+            .map(|(_, a)| a.describe())
+            .collect();
+        out.sort();
+        out.dedup();
+        row.unexpected = out;
+    }
 }
 
-async fn baseline(lab: &mut Lab, opts: &Options, d: &mut Drill) {
+async fn baseline(opts: &Options, d: &mut Drill) {
     say(format_args!(
         "drill: baseline, no fault, for {}",
         humantime::format_duration(opts.baseline)
     ));
-    let t0 = std::time::Instant::now();
+    let started = SystemTime::now();
     tokio::time::sleep(opts.baseline).await;
-    let now = std::time::Instant::now();
     d.rows.push(Outcome {
         fault: format!("baseline {}", humantime::format_duration(opts.baseline)),
         expected: "none".into(),
@@ -276,9 +295,11 @@ async fn baseline(lab: &mut Lab, opts: &Options, d: &mut Drill) {
         detect_bound: None,
         resolved: None,
         resolve_bound: None,
-        unexpected: unexpected(&received(lab), t0, now, &d.noise),
+        unexpected: Vec::new(),
         not_judged: None,
         why: String::new(),
+        started,
+        explained: d.noise.clone(),
     });
 }
 
@@ -301,6 +322,8 @@ async fn run_step(lab: &mut Lab, step: &Step, d: &Drill) -> anyhow::Result<Outco
             "detection: {}; resolution: {}",
             step.detect_why, step.resolve_why
         ),
+        started: SystemTime::now(),
+        explained: explained.clone(),
     };
     if d.noise.contains(&step.expected) {
         outcome.not_judged = Some("the host is busy with other programs".into());
@@ -359,7 +382,6 @@ async fn run_step(lab: &mut Lab, step: &Step, d: &Drill) -> anyhow::Result<Outco
         outcome.expected = format!("{} ({})", step.expected, n.receiver);
     }
     outcome.detected = detected.map(|t| t.duration_since(t0));
-    outcome.unexpected = unexpected(&all, t0, std::time::Instant::now(), &explained);
     Ok(outcome)
 }
 
