@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # delivery tests and the drill, PostgreSQL (initdb/postgres under
 # /usr/lib/postgresql/VERSION/bin; the tests start their own clusters, never
 # the system service) and its exporter for the PostgreSQL backend, nix-bin
-# to parse the .nix files, wrk and sqlite3 for the benchmark script.
-packages=(prometheus prometheus-node-exporter prometheus-alertmanager postgresql prometheus-postgres-exporter nix-bin wrk sqlite3)
+# to parse the .nix files, chromium for the HTML report tests (headless),
+# wrk and sqlite3 for the benchmark script.
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager postgresql prometheus-postgres-exporter nix-bin chromium wrk sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   bash scripts/apt-install.sh "${packages[@]}"
 fi

@@ -1,6 +1,6 @@
 //! The command line of `srelab load`: rlt's options plus srelab's own.
 
-use std::{net::SocketAddr, str::FromStr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use rlt::cli::BenchCli;
 
@@ -15,9 +15,11 @@ use super::{
 /// requests are due at fixed times and their latency counts from then (no
 /// coordinated omission). Boxed: the subcommand enum stays small. rlt's
 /// help for `--collector` and `--output` points at its Rust types; ours
-/// says what the values do.
+/// says what the values do. `srelab load report FILE` renders a saved
+/// report instead of running.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
+    args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 done and every gate passed (an error-ratio gate of 0.01 \
         applies unless --max-error-ratio is given); 1 a gate failed, a regression, or the run \
         could not start; 2 a flag mistake.",
@@ -42,6 +44,33 @@ pub struct Args {
 
     #[command(flatten)]
     pub bench: Box<BenchCli>,
+
+    #[command(subcommand)]
+    pub command: Option<LoadCommand>,
+}
+
+/// What `srelab load` does besides running load.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LoadCommand {
+    /// Render a saved JSON report (`-o json -O FILE`) as text or as an HTML page
+    Report(ReportArgs),
+}
+
+/// `srelab load report FILE [--baseline FILE] [--html OUT]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// A JSON report of `srelab load` (the whole report or its `srelab` section)
+    #[arg(value_name = "FILE")]
+    pub report: PathBuf,
+
+    /// Another JSON report to show side by side, as the baseline
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Write the report as one self-contained HTML page to OUT (without
+    /// it, the text report goes to stdout)
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
 }
 
 /// The target without `--target`: `srelab serve`'s default address (the
@@ -105,6 +134,33 @@ pub struct LoadArgs {
     /// Serve the tool's own metrics at http://ADDR/metrics during the run
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Also write the report as one self-contained HTML page (charts per
+    /// second, per route and per target; side by side with --baseline's run
+    /// when it was saved with --save-baseline)
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
+    /// Coordinate a run over the worker processes at these addresses (each
+    /// started with `srelab load --worker --listen ADDR`): each sends its
+    /// share of the requests (-c, -n, -w are shared out); the report and
+    /// gates cover the whole
+    #[arg(
+        long,
+        value_name = "ADDR,...",
+        value_delimiter = ',',
+        conflicts_with = "worker"
+    )]
+    pub workers: Vec<String>,
+
+    /// Be a worker process: wait for coordinators on --listen and run their
+    /// shares (every other setting comes from the coordinator)
+    #[arg(long, requires = "listen")]
+    pub worker: bool,
+
+    /// The address a worker listens on for its coordinator, e.g. 0.0.0.0:7878
+    #[arg(long, value_name = "ADDR", requires = "worker")]
+    pub listen: Option<SocketAddr>,
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {

@@ -23,6 +23,41 @@ pub struct Config {
     pub iterations: Option<u64>,
     /// `Some` in the open model (`--rate`).
     pub schedule: Option<Schedule>,
+    /// Which requests of the run this process sends (all, unless it is one
+    /// of several workers).
+    pub share: Share,
+}
+
+/// A worker's share of a run split over `count` processes: request `k` of
+/// the run is sent by the process whose `index` is `k % count`, so the
+/// shares interleave (as k6's execution segments do) and together make
+/// exactly the requests, due times and `--seed` sequence of one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Share {
+    /// The whole run.
+    pub const ALL: Share = Share { index: 0, count: 1 };
+
+    /// The run's request number of this share's `seq`-th request.
+    pub fn request(self, seq: u64) -> u64 {
+        seq * u64::from(self.count) + u64::from(self.index)
+    }
+
+    /// How many of the run's first `n` requests are this share's.
+    pub fn of(self, n: u64) -> u64 {
+        let (count, index) = (u64::from(self.count), u64::from(self.index));
+        (n + count - 1 - index) / count
+    }
+}
+
+impl std::fmt::Display for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Config {
@@ -46,6 +81,7 @@ impl Config {
                 .bench
                 .rate
                 .map(|r| Schedule::new(f64::from(r.get()), ramp)),
+            share: Share::ALL,
         }
     }
 }
@@ -57,4 +93,23 @@ pub fn mix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_interleave_and_cover_every_request_once() {
+        let shares = [0, 1, 2].map(|index| Share { index, count: 3 });
+        let mut sent: Vec<u64> = shares
+            .iter()
+            .flat_map(|s| (0..s.of(10)).map(|seq| s.request(seq)))
+            .collect();
+        sent.sort();
+        assert_eq!(sent, (0..10).collect::<Vec<_>>());
+        assert_eq!(shares.map(|s| s.of(10)), [4, 3, 3]);
+        assert_eq!(Share::ALL.request(7), 7);
+        assert_eq!(Share::ALL.of(7), 7);
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{mix::Kind, text::ms};
 
@@ -84,7 +84,7 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
 }
 
 /// One gate's verdict, as the report lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GateResult {
     pub gate: String,
     pub limit: f64,
@@ -92,6 +92,7 @@ pub struct GateResult {
     pub value: Option<f64>,
     pub passed: bool,
     /// Whether no flag asked for this gate (the default error-ratio gate).
+    #[serde(default)]
     pub default: bool,
 }
 

@@ -14,28 +14,44 @@
 //!   the wire; [`check`]: what a correct answer is.
 //! - [`stats`], [`monitor`]: what the workers record, about the server and
 //!   about the tool itself.
-//! - [`report`], [`text`], [`output`]: the srelab section beside rlt's report;
-//!   [`gates`]: the CI gates; [`metrics`]: the tool's own metrics endpoint.
-//! - [`run`]: one run from probe to exit code.
+//! - [`series`]: the per-second time series as recorded;
+//!   [`recorded`]: a run's raw record, which the workers of a distributed
+//!   run send and the coordinator merges.
+//! - [`report`], [`timeline`], [`text`], [`output`]: the srelab section
+//!   beside rlt's report; [`html`]: the same as a page with charts;
+//!   [`baseline`]: saved reports; [`render`]: `srelab load report FILE`.
+//! - [`gates`]: the CI gates; [`metrics`]: the tool's own metrics endpoint.
+//! - [`step`]: one load step in-process; [`run`]: one run from probe to
+//!   exit code.
+//! - [`distributed`]: `--worker` and `--workers`, one run over several
+//!   processes or machines.
 
 pub mod args;
+pub mod baseline;
 pub mod check;
 pub mod client;
 pub mod config;
+pub mod distributed;
 pub mod gates;
+pub mod html;
 pub mod http1;
 pub mod metrics;
 pub mod mix;
 pub mod monitor;
 pub mod output;
 pub mod probe;
+pub mod recorded;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod series;
 pub mod stats;
+pub mod step;
 pub mod suite;
 pub mod target;
 pub mod text;
+pub mod timeline;
 
 use std::process::ExitCode;
 
@@ -44,13 +60,22 @@ pub use args::Args;
 /// Runs `srelab load`; exit 0 when the gates pass, 1 when one fails or the
 /// run fails, 2 for a flag mistake.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    if let Err(msg) = run::check_flags(&args) {
+    if let Some(args::LoadCommand::Report(report)) = &args.command {
+        return render::main(report);
+    }
+    if let Err(msg) = run::check_flags(&args).and_then(|()| distributed::check_flags(&args)) {
         eprintln!("error: {msg}");
         return Ok(ExitCode::from(2));
     }
-    let config = config::Config::from_args(&args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if let Some(listen) = args.load.listen.filter(|_| args.load.worker) {
+        return runtime.block_on(distributed::worker::serve(listen));
+    }
+    let config = config::Config::from_args(&args);
+    if !args.load.workers.is_empty() {
+        return runtime.block_on(distributed::coordinator::run(args, config));
+    }
     runtime.block_on(run::run(args, config))
 }

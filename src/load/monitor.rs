@@ -13,7 +13,7 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::stats::{histogram, micros_to_secs, record_micros, shard_count};
 
@@ -47,13 +47,20 @@ pub struct Monitor {
 
 /// How late arrivals started: all of them, and those whose worker slept
 /// until the due time (the tool's own timer lag).
-struct Lags {
-    all: Histogram<u64>,
-    timer: Histogram<u64>,
+#[derive(Debug, Clone)]
+pub struct Lags {
+    pub all: Histogram<u64>,
+    pub timer: Histogram<u64>,
+}
+
+impl Default for Lags {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Lags {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Lags {
             all: histogram(),
             timer: histogram(),
@@ -61,11 +68,43 @@ impl Lags {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct CpuStats {
-    samples: u64,
-    saturated: u64,
-    max: f64,
+/// The tool's CPU samples: how many, how many saturated, the highest share.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct CpuStats {
+    pub samples: u64,
+    pub saturated: u64,
+    pub max: f64,
+}
+
+/// What the monitor saw, as raw counts and histograms: several runs' data
+/// (the workers of a distributed run) add up exactly before the verdict.
+#[derive(Debug, Clone)]
+pub struct MonitorData {
+    pub lags: Lags,
+    pub started: u64,
+    pub late: u64,
+    pub interrupted: u64,
+    pub interrupted_writes: u64,
+    pub cpu: CpuStats,
+}
+
+impl MonitorData {
+    /// Adds another run's data.
+    pub fn merge(&mut self, other: &MonitorData) {
+        for (into, from) in [
+            (&mut self.lags.all, &other.lags.all),
+            (&mut self.lags.timer, &other.lags.timer),
+        ] {
+            into.add(from).expect("auto-resizing histograms merge");
+        }
+        self.started += other.started;
+        self.late += other.late;
+        self.interrupted += other.interrupted;
+        self.interrupted_writes += other.interrupted_writes;
+        self.cpu.samples += other.cpu.samples;
+        self.cpu.saturated += other.cpu.saturated;
+        self.cpu.max = self.cpu.max.max(other.cpu.max);
+    }
 }
 
 impl Default for Monitor {
@@ -97,8 +136,12 @@ impl Monitor {
         }
     }
 
-    /// Samples the process's CPU time until the returned task is aborted.
-    pub fn spawn_cpu_sampler(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Samples the process's CPU time until the returned task is aborted;
+    /// each sample also goes to `each` (for the time series).
+    pub fn spawn_cpu_sampler(
+        self: &std::sync::Arc<Self>,
+        each: impl Fn(f64) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let monitor = self.clone();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         tokio::spawn(async move {
@@ -113,10 +156,13 @@ impl Monitor {
                 };
                 let wall = now.0.duration_since(last.0).as_secs_f64();
                 let share = (cpu - before) / (wall * cores);
-                let mut s = monitor.cpu.lock().unwrap_or_else(|e| e.into_inner());
-                s.samples += 1;
-                s.saturated += u64::from(share >= SATURATED);
-                s.max = s.max.max(share);
+                {
+                    let mut s = monitor.cpu.lock().unwrap_or_else(|e| e.into_inner());
+                    s.samples += 1;
+                    s.saturated += u64::from(share >= SATURATED);
+                    s.max = s.max.max(share);
+                }
+                each(share);
                 last = now;
             }
         })
@@ -124,6 +170,11 @@ impl Monitor {
 
     /// The verdict, given how many arrivals were due (open model only).
     pub fn verdict(&self, due: Option<u64>, workers: u32) -> SelfReport {
+        self.snapshot().verdict(due, workers)
+    }
+
+    /// The counts and histograms so far, merged over the shards.
+    pub fn snapshot(&self) -> MonitorData {
         let mut lags = Lags::new();
         for shard in &self.lags {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -131,12 +182,27 @@ impl Monitor {
                 into.add(from).expect("auto-resizing histograms merge");
             }
         }
+        MonitorData {
+            lags,
+            started: self.started.load(Ordering::Relaxed),
+            late: self.late.load(Ordering::Relaxed),
+            interrupted: self.interrupted.load(Ordering::Relaxed),
+            interrupted_writes: self.interrupted_writes.load(Ordering::Relaxed),
+            cpu: *self.cpu.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+impl MonitorData {
+    /// The verdict, given how many arrivals were due (open model only) and
+    /// how many workers (`-c`) could send them.
+    pub fn verdict(&self, due: Option<u64>, workers: u32) -> SelfReport {
         let Lags {
             all: lag,
             timer: timer_lag,
-        } = lags;
-        let cpu = *self.cpu.lock().unwrap_or_else(|e| e.into_inner());
-        let started = self.started.load(Ordering::Relaxed);
+        } = &self.lags;
+        let cpu = self.cpu;
+        let started = self.started;
         let dropped = due.map(|d| d.saturating_sub(started));
         let mut warnings = Vec::new();
         let timer_p99 = micros_to_secs(timer_lag.value_at_quantile(0.99));
@@ -165,14 +231,14 @@ impl Monitor {
         SelfReport {
             trustworthy: warnings.is_empty(),
             warnings,
-            schedule_lag: (!lag.is_empty()).then(|| LagReport::of(&lag)),
-            timer_lag: (!timer_lag.is_empty()).then(|| LagReport::of(&timer_lag)),
+            schedule_lag: (!lag.is_empty()).then(|| LagReport::of(lag)),
+            timer_lag: (!timer_lag.is_empty()).then(|| LagReport::of(timer_lag)),
             arrivals_due: due,
             arrivals_started: started,
             dropped_arrivals: dropped,
-            late_arrivals: self.late.load(Ordering::Relaxed),
-            interrupted: self.interrupted.load(Ordering::Relaxed),
-            interrupted_writes: self.interrupted_writes.load(Ordering::Relaxed),
+            late_arrivals: self.late,
+            interrupted: self.interrupted,
+            interrupted_writes: self.interrupted_writes,
             cpu_samples: cpu.samples,
             cpu_saturated_samples: cpu.saturated,
             cpu_max_ratio: cpu.max,
@@ -186,7 +252,7 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 /// Lag percentiles in seconds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LagReport {
     pub p50: f64,
     pub p99: f64,
@@ -204,7 +270,7 @@ impl LagReport {
 }
 
 /// What the tool saw of itself; `trustworthy` is false with reasons in `warnings`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SelfReport {
     pub trustworthy: bool,
     pub warnings: Vec<String>,

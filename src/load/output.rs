@@ -1,10 +1,12 @@
 //! Writes one report: rlt's, with srelab's section added.
 //!
-//! rlt writes its report to a temporary file; this module reads it back and
-//! writes the combined report where the user asked (`-O` or stdout): in JSON
-//! as an `srelab` key of rlt's object, in text as a block after rlt's. rlt
-//! colours its text always; the colours stay only on a terminal that wants
-//! them (not with `NO_COLOR`, never in a file).
+//! rlt writes its report to a temporary file, which [`step`](super::step)
+//! reads back; this module writes the combined report where the user asked
+//! (`-O` or stdout): in JSON as an `srelab` key of rlt's object, in text as
+//! a block after rlt's. Without rlt's part (the coordinator of several
+//! workers runs no rlt), the srelab section stands alone. rlt colours its
+//! text always; the colours stay only on a terminal that wants them (not
+//! with `NO_COLOR`, never in a file).
 
 use std::{
     fs,
@@ -22,17 +24,19 @@ pub fn rlt_scratch() -> PathBuf {
     std::env::temp_dir().join(format!("srelab-load-{}.rlt", std::process::id()))
 }
 
-/// Reads rlt's part (removing the scratch file) and writes the whole report.
+/// Writes the whole report: rlt's part `rlt` (if any) and srelab's.
 pub fn write(
     format: ReportFormat,
     dest: Option<&Path>,
-    scratch: &Path,
+    rlt: Option<String>,
     report: &Report,
 ) -> anyhow::Result<()> {
-    let rlt = fs::read_to_string(scratch).context("reading rlt's report")?;
-    let _ = fs::remove_file(scratch);
-    let whole = match format {
-        ReportFormat::Json => {
+    let whole = match (format, rlt) {
+        (ReportFormat::Json, None) => {
+            serde_json::to_string_pretty(&serde_json::json!({ "srelab": report }))? + "\n"
+        }
+        (ReportFormat::Text, None) => text::render(report),
+        (ReportFormat::Json, Some(rlt)) => {
             let mut value: serde_json::Value =
                 serde_json::from_str(&rlt).context("parsing rlt's JSON report")?;
             match value.as_object_mut() {
@@ -43,7 +47,7 @@ pub fn write(
             }
             serde_json::to_string_pretty(&value)? + "\n"
         }
-        ReportFormat::Text => {
+        (ReportFormat::Text, Some(rlt)) => {
             let colour = dest.is_none()
                 && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
             let rlt = if colour {

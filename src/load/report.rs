@@ -2,11 +2,13 @@
 //!
 //! It sits beside rlt's own report (key `srelab` in JSON, a second block in
 //! text) and is built so a test can compare it with the server's
-//! `http_requests_total{method,route,status}` and the database's rows.
+//! `http_requests_total{method,route,status}` and the database's rows. It
+//! reads back from a saved JSON report (`srelab load report`), so the HTML
+//! page is made from the JSON alone.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     check::Outcome,
@@ -14,17 +16,21 @@ use super::{
     mix::Kind,
     monitor::SelfReport,
     stats::{Cell, Key, Phase, micros_to_secs},
+    timeline::{self, Bin, Timeline},
 };
 
 /// The whole srelab section.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub version: &'static str,
+    pub version: String,
     /// The exact command line.
     pub args: Vec<String>,
+    /// When the main phase began (RFC 3339, UTC).
+    #[serde(default)]
+    pub started_at: Option<String>,
     pub seed: u64,
     /// `closed` (workers send back to back) or `open` (`--rate`, fixed schedule).
-    pub model: &'static str,
+    pub model: String,
     pub rate: Option<f64>,
     pub mix: String,
     pub targets: Vec<String>,
@@ -32,29 +38,65 @@ pub struct Report {
     pub trustworthy: bool,
     pub monitor: SelfReport,
     /// `warmup`, `ramp` (only with requests in them) and `steady`.
-    pub phases: BTreeMap<&'static str, PhaseReport>,
+    pub phases: BTreeMap<String, PhaseReport>,
     pub gates: Vec<GateResult>,
+    /// Per second of the main phase: throughput, errors, percentiles.
+    #[serde(default)]
+    pub timeline: Timeline,
+    /// The processes of a distributed run (`--workers`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerReport>,
+}
+
+/// One worker of a distributed run, as the coordinator saw it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerReport {
+    pub address: String,
+    /// Its srelab version (the coordinator refuses any other than its own).
+    pub version: String,
+    /// Its share: requests `k` with `k % count == index`, as `index/count`.
+    pub share: String,
+    /// `done`, or `died` / `lost` (its requests are missing from the report).
+    pub status: String,
+    /// What happened, when not `done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// Main-phase requests it recorded (ramp and steady).
+    pub requests: u64,
+    /// Its own self-checks (the merged ones are the report's `monitor`).
+    pub trustworthy: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The longest silence between its progress lines, in seconds.
+    pub max_silence_seconds: f64,
+    /// Its steady-phase latency histogram in microseconds, HDR V2 with
+    /// DEFLATE, base64: any HDR library can merge the workers' again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_latency_hdr: Option<String>,
 }
 
 /// One phase over all targets, then per target.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseReport {
     /// Seconds the phase lasted (absent for warm-up, which rlt runs untimed).
     pub elapsed_seconds: Option<f64>,
     #[serde(flatten)]
     pub total: Totals,
+    /// Latency distribution of the phase over all targets and routes.
+    #[serde(default)]
+    pub distribution: Vec<Bin>,
     /// Per route over all targets.
     pub routes: Vec<RouteReport>,
     pub targets: Vec<TargetReport>,
 }
 
 /// Counts and throughput of a set of requests.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Totals {
     pub requests: u64,
     /// Requests per second over the phase.
     pub throughput: Option<f64>,
-    pub outcomes: BTreeMap<&'static str, u64>,
+    pub outcomes: BTreeMap<String, u64>,
     /// Wrong status, invalid body or mismatch.
     pub unexpected: u64,
     /// No HTTP answer.
@@ -62,7 +104,7 @@ pub struct Totals {
     pub latency: Option<Latency>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetReport {
     pub url: String,
     /// Items created and checked (`create` answered 201 with a correct body).
@@ -72,11 +114,11 @@ pub struct TargetReport {
     pub routes: Vec<RouteReport>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouteReport {
-    pub kind: &'static str,
-    pub method: &'static str,
-    pub route: &'static str,
+    pub kind: String,
+    pub method: String,
+    pub route: String,
     #[serde(flatten)]
     pub total: Totals,
     /// HTTP status codes received (transport errors have none).
@@ -84,7 +126,7 @@ pub struct RouteReport {
 }
 
 /// Latency percentiles in seconds, from the due time in the open model.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     pub p50: f64,
     pub p90: f64,
@@ -110,6 +152,17 @@ impl Latency {
     }
 }
 
+/// A time as RFC 3339 in UTC, to the second.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t).replace_nanosecond(0);
+    t.ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The p99 of a merged cell, for gates.
 pub fn p99(cell: &Cell) -> Option<Duration> {
     (!cell.latency.is_empty()).then(|| Duration::from_micros(cell.latency.value_at_quantile(0.99)))
@@ -122,7 +175,10 @@ impl Totals {
         Totals {
             requests,
             throughput: elapsed.filter(|e| *e > 0.0).map(|e| requests as f64 / e),
-            outcomes: Outcome::ALL.iter().map(|o| (o.name(), count(*o))).collect(),
+            outcomes: Outcome::ALL
+                .iter()
+                .map(|o| (o.name().to_owned(), count(*o)))
+                .collect(),
             unexpected: count(Outcome::UnexpectedStatus)
                 + count(Outcome::InvalidBody)
                 + count(Outcome::Mismatch),
@@ -160,9 +216,9 @@ pub fn phase(
                     in_phase(k) && k.2 == *kind && target.is_none_or(|t| t == k.1)
                 });
                 (cell.requests() > 0).then(|| RouteReport {
-                    kind: kind.name(),
-                    method: kind.method(),
-                    route: kind.route(),
+                    kind: kind.name().into(),
+                    method: kind.method().into(),
+                    route: kind.route().into(),
                     statuses: cell
                         .statuses
                         .iter()
@@ -191,9 +247,11 @@ pub fn phase(
             }
         })
         .collect();
+    let all = merge(cells.iter(), |k| in_phase(k));
     PhaseReport {
         elapsed_seconds: elapsed,
-        total: Totals::of(&merge(cells.iter(), |k| in_phase(k)), elapsed),
+        total: Totals::of(&all, elapsed),
+        distribution: timeline::distribution(&all),
         routes: routes(None),
         targets,
     }

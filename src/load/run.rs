@@ -1,22 +1,24 @@
 //! One run: probe the targets, start the metrics endpoint, let rlt drive the
-//! suite, then write the combined report and judge the gates.
+//! suite (one [`step`]), then write the combined report and judge the gates.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use rlt::cli::{RegressionError, ReportFormat};
-use tokio::time::Instant;
 
 use super::{
     args::Args,
+    baseline,
     config::Config,
     gates::{self, GateResult, Scope},
+    html,
     metrics::{self, LoadMetrics},
     monitor::Monitor,
     output, probe,
+    recorded::Recorded,
     report::{self, Report},
     stats::{Cell, Key, Phase},
-    suite::{Shared, Suite},
+    step, timeline,
 };
 
 /// Mistakes clap cannot see alone; reported like clap's (exit 2).
@@ -48,55 +50,39 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         }
         None => (None, None),
     };
-    let monitor = Arc::new(Monitor::default());
-    let sampler = monitor.spawn_cpu_sampler();
-    let shared = Arc::new(Shared::new(config.clone(), monitor.clone(), metrics));
-
-    let scratch = output::rlt_scratch();
-    let mut cli = (*args.bench).clone();
-    // The open model is scheduled by the suite; rlt's limiter would only
-    // gate the call and never catch up after a stall.
-    cli.rate = None;
-    cli.output_file = Some(scratch.clone());
-    let outcome = rlt::cli::run(
-        cli,
-        Suite {
-            shared: shared.clone(),
-        },
-    )
-    .await;
-    let end = Instant::now();
-    sampler.abort();
-    let regression = match outcome {
-        Ok(()) => None,
-        Err(e) => match e.downcast::<RegressionError>() {
-            Ok(r) => Some(r),
-            Err(e) => {
-                let _ = std::fs::remove_file(&scratch);
-                return Err(e);
-            }
-        },
+    // The baseline's own srelab report, read before the run (as rlt reads
+    // its part) so a mistake shows early.
+    let baseline = match &args.load.html {
+        Some(_) => baseline::load(&args.bench)?,
+        None => None,
     };
-
-    let report = build(&args, &config, &shared, end);
-    output::write(
-        args.bench.output,
-        args.bench.output_file.as_deref(),
-        &scratch,
-        &report,
-    )?;
+    let monitor = Arc::new(Monitor::default());
+    let step = step::run(&config, (*args.bench).clone(), metrics, monitor).await?;
     if let Some(server) = server {
         server.abort();
     }
-    // A text report on stdout already ends with the gates and warnings:
-    // stderr repeats nothing of it. Otherwise stderr carries those lines.
-    let report_on_stdout =
-        matches!(args.bench.output, ReportFormat::Text) && args.bench.output_file.is_none();
-    Ok(verdict(&report, regression, !report_on_stdout))
+    let report = build(&args, &config, &step.recorded)?;
+    output::write(
+        args.bench.output,
+        args.bench.output_file.as_deref(),
+        Some(step.rlt),
+        &report,
+    )?;
+    baseline::save(&args.bench, &report)?;
+    if let Some(path) = &args.load.html {
+        html::write(path, &report, baseline.as_ref())?;
+    }
+    Ok(verdict(&report, step.regression, tells(&args)))
+}
+
+/// Whether stderr carries the breached gates and warnings: not when a text
+/// report on stdout already ends with them.
+pub fn tells(args: &Args) -> bool {
+    !(matches!(args.bench.output, ReportFormat::Text) && args.bench.output_file.is_none())
 }
 
 /// The exit code; `tell` prints each breached gate and warning on stderr.
-fn verdict(report: &Report, regression: Option<RegressionError>, tell: bool) -> ExitCode {
+pub fn verdict(report: &Report, regression: Option<RegressionError>, tell: bool) -> ExitCode {
     let mut failed = false;
     for gate in report.gates.iter().filter(|g| !g.passed) {
         let why = if report.trustworthy {
@@ -125,58 +111,58 @@ fn verdict(report: &Report, regression: Option<RegressionError>, tell: bool) -> 
     }
 }
 
-/// Seconds of the main phase, capped at `-d` (rlt's teardown is not load).
-fn main_elapsed(config: &Config, shared: &Shared, end: Instant) -> Option<Duration> {
-    let start = *shared.start.get()?;
-    let elapsed = end.duration_since(start);
-    Some(config.duration.map_or(elapsed, |d| elapsed.min(d)))
-}
-
-fn build(args: &Args, config: &Config, shared: &Shared, end: Instant) -> Report {
-    let cells = shared.stats.merged();
-    let elapsed = main_elapsed(config, shared, end).unwrap_or_default();
+/// The report of what a run (or the workers of one) recorded.
+pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Result<Report> {
+    let cells = &recorded.cells;
+    let elapsed = recorded.elapsed;
     let ramp_secs = elapsed.min(config.ramp).as_secs_f64();
     let steady_secs = elapsed.saturating_sub(config.ramp).as_secs_f64();
     let urls: Vec<String> = config.targets.iter().map(|t| t.url.clone()).collect();
     let mut phases = std::collections::BTreeMap::new();
     phases.insert(
-        Phase::Steady.name(),
-        report::phase(&cells, Phase::Steady, &urls, Some(steady_secs)),
+        Phase::Steady.name().into(),
+        report::phase(cells, Phase::Steady, &urls, Some(steady_secs)),
     );
     if config.ramp > Duration::ZERO {
         phases.insert(
-            Phase::Ramp.name(),
-            report::phase(&cells, Phase::Ramp, &urls, Some(ramp_secs)),
+            Phase::Ramp.name().into(),
+            report::phase(cells, Phase::Ramp, &urls, Some(ramp_secs)),
         );
     }
     if cells.keys().any(|k| k.0 == Phase::Warmup) {
         phases.insert(
-            Phase::Warmup.name(),
-            report::phase(&cells, Phase::Warmup, &urls, None),
+            Phase::Warmup.name().into(),
+            report::phase(cells, Phase::Warmup, &urls, None),
         );
     }
     let due = config.schedule.map(|s| {
         let due = s.due_before(elapsed);
         config.iterations.map_or(due, |n| due.min(n))
     });
-    let monitor = shared.monitor.verdict(due, config.workers);
-    Report {
-        version: env!("CARGO_PKG_VERSION"),
+    let monitor = recorded.monitor.verdict(due, config.workers);
+    let timeline = timeline::build(&recorded.seconds, &urls)
+        .map_err(|e| anyhow::anyhow!("the time series: {e}"))?;
+    Ok(Report {
+        version: env!("CARGO_PKG_VERSION").into(),
         args: std::env::args().collect(),
+        started_at: recorded.started_at.map(report::rfc3339),
         seed: config.seed,
         model: if config.schedule.is_some() {
             "open"
         } else {
             "closed"
-        },
+        }
+        .into(),
         rate: args.bench.rate.map(|r| f64::from(r.get())),
         mix: config.mix.to_string(),
         targets: urls,
         trustworthy: monitor.trustworthy,
         monitor,
         phases,
-        gates: judge(args, &cells),
-    }
+        gates: judge(args, cells),
+        timeline,
+        workers: Vec::new(),
+    })
 }
 
 fn judge(args: &Args, cells: &std::collections::BTreeMap<Key, Cell>) -> Vec<GateResult> {

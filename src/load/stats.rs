@@ -3,13 +3,22 @@
 //! Workers record into one of a few shards (worker id modulo the shard
 //! count), each behind its own mutex, so 1,000 workers neither contend on
 //! one lock nor each hold their own histograms. The report merges the
-//! shards once, at the end.
+//! shards once, at the end. The same lock covers the shard's open seconds
+//! of the time series ([`series`](super::series)), which [`Stats::roll`]
+//! seals about twice a second.
 
 use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 
-use hdrhistogram::Histogram;
+use hdrhistogram::{
+    Histogram,
+    serialization::{Deserializer, Serializer, V2DeflateSerializer},
+};
 
-use super::{check::Outcome, mix::Kind};
+use super::{
+    check::Outcome,
+    mix::Kind,
+    series::{Recent, SETTLE_SECONDS, Seconds},
+};
 
 /// Which part of the run a request belongs to; each is reported apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +41,10 @@ impl Phase {
             Phase::Steady => "steady",
         }
     }
+
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
 }
 
 /// How many shards the workers' statistics are spread over: a few per
@@ -47,11 +60,40 @@ pub fn histogram() -> Histogram<u64> {
 
 /// Records `d` into a microsecond histogram.
 pub fn record_micros(h: &mut Histogram<u64>, d: Duration) {
-    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
-    // `record` grows the auto-resizing histogram; `saturating_record` would clamp.
-    if h.record(us).is_err() {
-        h.saturating_record(us);
+    record_value(h, micros(d));
+}
+
+/// `d` in whole microseconds, at least 1 (HDR histograms start at 1).
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Records a value, growing the auto-resizing histogram as needed.
+pub fn record_value(h: &mut Histogram<u64>, value: u64) {
+    // `record` grows the histogram; `saturating_record` would clamp.
+    if h.record(value).is_err() {
+        h.saturating_record(value);
     }
+}
+
+/// A histogram in HDR's V2 format with DEFLATE, which every HDR library
+/// reads (Java, Go, Python, Rust).
+pub fn serialize(h: &Histogram<u64>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("serializing into memory cannot fail");
+    bytes
+}
+
+/// A histogram back from [`serialize`]'s bytes (or plain V2), auto-resizing
+/// again (HDR's format does not keep that) so others merge into it.
+pub fn deserialize(mut bytes: &[u8]) -> Result<Histogram<u64>, String> {
+    let mut h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes)
+        .map_err(|e| format!("not an HDR histogram: {e:?}"))?;
+    h.auto(true);
+    Ok(h)
 }
 
 /// A microsecond histogram value in seconds.
@@ -106,13 +148,25 @@ pub struct Sample {
     pub outcome: Outcome,
     pub status: Option<u16>,
     pub latency: Duration,
+    /// The second of the main phase its answer arrived in (`None` in warm-up,
+    /// which the time series leaves out).
+    pub second: Option<u32>,
+}
+
+/// What one shard holds.
+struct Shard {
+    /// A dense table indexed by [`Stats::slot`].
+    cells: Vec<Option<Cell>>,
+    /// Open seconds of the time series, by (target, kind) slot.
+    recent: Recent,
 }
 
 /// The shared, sharded statistics of a run.
 pub struct Stats {
     targets: usize,
-    /// Each shard is a dense table indexed by [`Stats::slot`].
-    shards: Vec<Mutex<Vec<Option<Cell>>>>,
+    shards: Vec<Mutex<Shard>>,
+    /// The seconds that are over, sealed.
+    sealed: Mutex<Seconds>,
 }
 
 impl Stats {
@@ -121,9 +175,24 @@ impl Stats {
         Stats {
             targets,
             shards: (0..shards.max(1))
-                .map(|_| Mutex::new(vec![None; slots]))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        cells: vec![None; slots],
+                        recent: Recent::default(),
+                    })
+                })
                 .collect(),
+            sealed: Mutex::default(),
         }
+    }
+
+    /// The (target, kind) slot of the time series, and back.
+    fn series_slot(&self, target: usize, kind: Kind) -> usize {
+        target * Kind::ALL.len() + kind.index()
+    }
+
+    fn series_key(slot: usize) -> (usize, Kind) {
+        (slot / Kind::ALL.len(), Kind::ALL[slot % Kind::ALL.len()])
     }
 
     fn slot(&self, (phase, target, kind): Key) -> usize {
@@ -139,22 +208,62 @@ impl Stats {
     /// Records a request finished by `worker`.
     pub fn record(&self, worker: u32, s: Sample) {
         let slot = self.slot(s.key);
+        let us = micros(s.latency);
+        let series_slot = self.series_slot(s.key.1, s.key.2);
         let shard = &self.shards[worker as usize % self.shards.len()];
-        let mut cells = shard.lock().unwrap_or_else(|e| e.into_inner());
-        let cell = cells[slot].get_or_insert_with(Cell::default);
-        record_micros(&mut cell.latency, s.latency);
+        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let cell = shard.cells[slot].get_or_insert_with(Cell::default);
+        record_value(&mut cell.latency, us);
         cell.outcomes[s.outcome.index()] += 1;
         if let Some(status) = s.status {
             *cell.statuses.entry(status).or_default() += 1;
         }
+        if let Some(second) = s.second {
+            let slots = self.targets * Kind::ALL.len();
+            shard
+                .recent
+                .record(second, series_slot, slots, s.outcome, us);
+        }
+    }
+
+    /// Seals the seconds of the time series that ended before `now` (by
+    /// [`SETTLE_SECONDS`]); with `None`, every second (at the end of a run).
+    pub fn roll(&self, now: Option<u32>) {
+        let last = match now {
+            Some(now) if now < SETTLE_SECONDS => return,
+            Some(now) => Some(now - SETTLE_SECONDS),
+            None => None,
+        };
+        let mut taken = Vec::new();
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            taken.extend(shard.recent.take(last));
+        }
+        let mut sealed = self.sealed.lock().unwrap_or_else(|e| e.into_inner());
+        sealed.absorb(taken, Self::series_key);
+    }
+
+    /// Records the tool's CPU share sampled during `second`.
+    pub fn cpu_sample(&self, second: u32, share: f64) {
+        let mut sealed = self.sealed.lock().unwrap_or_else(|e| e.into_inner());
+        sealed.cpu_sample(second, share);
+    }
+
+    /// The sealed seconds (call [`roll`](Self::roll) with `None` first to
+    /// include the open ones).
+    pub fn seconds(&self) -> Seconds {
+        self.sealed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Every cell, merged over the shards.
     pub fn merged(&self) -> BTreeMap<Key, Cell> {
         let mut out: BTreeMap<Key, Cell> = BTreeMap::new();
         for shard in &self.shards {
-            let cells = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (slot, cell) in cells.iter().enumerate() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (slot, cell) in shard.cells.iter().enumerate() {
                 if let Some(cell) = cell {
                     out.entry(self.key(slot)).or_default().merge(cell);
                 }
@@ -184,6 +293,7 @@ mod tests {
             outcome: Outcome::Ok,
             status: Some(200),
             latency: Duration::from_millis(3),
+            second: Some(0),
         };
         stats.record(0, sample());
         stats.record(1, sample());
@@ -191,5 +301,11 @@ mod tests {
         let cell = &merged[&(Phase::Steady, 2, Kind::Get)];
         assert_eq!((cell.requests(), cell.statuses[&200]), (2, 2));
         assert_eq!(merged.len(), 1);
+        stats.roll(Some(1));
+        assert!(stats.seconds().is_empty(), "second 0 may still grow");
+        stats.roll(None);
+        let seconds = stats.seconds();
+        let bucket = seconds.slots[&0][&(2, Kind::Get)].open().unwrap();
+        assert_eq!(bucket.outcomes[Outcome::Ok.index()], 2);
     }
 }

@@ -53,6 +53,12 @@ impl Shared {
         }
     }
 
+    /// The current second of the main phase, once it began.
+    pub fn second(&self) -> Option<u32> {
+        let start = self.start.get()?;
+        Some(start.elapsed().as_secs() as u32)
+    }
+
     fn remember(&self, target: usize, item: Created) {
         let mut pool = self.created[target]
             .lock()
@@ -153,12 +159,14 @@ impl BenchSuite for Suite {
         let cfg = &shared.config;
         // rlt runs exactly `warmup` calls before the main phase starts.
         let warmup = cfg.warmup > 0 && shared.calls.fetch_add(1, Ordering::Relaxed) < cfg.warmup;
+        // This process's `runner_seq`-th request is request `k` of the run.
+        let k = cfg.share.request(info.runner_seq);
         let (from, phase) = if warmup {
             (Instant::now(), Phase::Warmup)
         } else {
-            self.wait_turn(w, info.runner_seq).await
+            self.wait_turn(w, k).await
         };
-        let (target, plan) = self.plan(info.runner_seq, phase);
+        let (target, plan) = self.plan(k, phase);
         let req = Request {
             method: plan.kind.method(),
             path: &plan.path,
@@ -202,7 +210,12 @@ impl Suite {
         sent: InFlight,
         answer: &Result<Answer, ClientError>,
     ) -> (Outcome, Duration) {
-        let latency = sent.from.elapsed();
+        let now = Instant::now();
+        let latency = now.duration_since(sent.from);
+        let second = match (sent.key.0, self.shared.start.get()) {
+            (Phase::Warmup, _) | (_, None) => None,
+            (_, Some(start)) => Some(now.saturating_duration_since(*start).as_secs() as u32),
+        };
         let (outcome, status) = match answer {
             Ok(a) => {
                 let (outcome, created) = check::check(&sent.plan, self.shared.config.work_ms, a);
@@ -213,7 +226,16 @@ impl Suite {
             }
             Err(_) => (Outcome::TransportError, None),
         };
-        self.record(worker, sent.key, outcome, status, latency);
+        self.record(
+            worker,
+            Sample {
+                key: sent.key,
+                outcome,
+                status,
+                latency,
+                second,
+            },
+        );
         (outcome, latency)
     }
 
@@ -284,31 +306,16 @@ impl Suite {
         (from, phase)
     }
 
-    fn record(
-        &self,
-        worker: u32,
-        key: (Phase, usize, Kind),
-        outcome: Outcome,
-        status: Option<u16>,
-        latency: Duration,
-    ) {
+    fn record(&self, worker: u32, sample: Sample) {
         let shared = &*self.shared;
         if let Some(metrics) = &shared.metrics
-            && key.0 != Phase::Warmup
+            && sample.key.0 != Phase::Warmup
         {
-            let handles = &metrics.handles[key.1][key.2.index()];
-            handles.outcomes[outcome.index()].inc();
-            handles.duration.observe(latency.as_secs_f64());
+            let handles = &metrics.handles[sample.key.1][sample.key.2.index()];
+            handles.outcomes[sample.outcome.index()].inc();
+            handles.duration.observe(sample.latency.as_secs_f64());
         }
-        shared.stats.record(
-            worker,
-            Sample {
-                key,
-                outcome,
-                status,
-                latency,
-            },
-        );
+        shared.stats.record(worker, sample);
     }
 }
 

@@ -63,6 +63,19 @@ pub fn render(r: &Report) -> String {
         m.interrupted_writes,
         m.cpu_max_ratio * 100.0
     );
+    for w in &r.workers {
+        let _ = writeln!(
+            out,
+            "worker {} (share {}): {}{}, {} requests",
+            w.address,
+            w.share,
+            w.status,
+            w.problem
+                .as_deref()
+                .map_or(String::new(), |p| format!(" ({p})")),
+            w.requests
+        );
+    }
     if r.trustworthy {
         let _ = writeln!(out, "the tool kept up: the run is trustworthy");
     } else {
