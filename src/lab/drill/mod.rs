@@ -40,7 +40,7 @@ pub const LOAD: [&str; 8] = [
     "--concurrency",
     "64",
     "--mix",
-    "list=3,create=1,get=1",
+    "list=2,create=2,get=1",
     "--max-error-ratio",
     "1",
 ];
@@ -445,7 +445,11 @@ async fn inject(lab: &mut Lab, fault: FaultName) -> anyhow::Result<()> {
             set(victim, json).await.map_err(anyhow::Error::msg)?;
         }
         FaultName::DbLock => {
-            let json = format!(r#"{{"kind":"db_lock","duty":{}}}"#, catalogue::LOCK_DUTY);
+            let json = format!(
+                r#"{{"kind":"db_lock","duty":{},"period_ms":{}}}"#,
+                catalogue::LOCK_DUTY,
+                catalogue::LOCK_PERIOD.as_millis()
+            );
             set(victim, json).await.map_err(anyhow::Error::msg)?;
         }
     }
