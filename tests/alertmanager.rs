@@ -4,28 +4,19 @@
 //! warning to `ticket`, an instance's other alerts held back while it is
 //! down, resolutions too; the receiver writes each to its JSON-lines file.
 
+mod common;
 mod lab_support;
 
 use std::time::{Duration, Instant};
 
-use lab_support::{ChildGuard, free_port, http, require};
+use common::ports::unused_port;
+use common::tools::{AMTOOL, alertmanager as alertmanager_bin};
+use lab_support::{ChildGuard, http};
 use srelab::lab::alertmanager;
 use srelab::lab::receiver::{Notification, Receiver};
 
-fn alertmanager_bin() -> std::path::PathBuf {
-    let hint = "install Debian's `prometheus-alertmanager` package (scripts/test.sh does) or use `nix develop`";
-    ["alertmanager", "prometheus-alertmanager"]
-        .iter()
-        .find_map(|n| srelab::lab::binaries::on_path(n))
-        .unwrap_or_else(|| panic!("alertmanager not found on PATH: {hint}"))
-}
-
 #[test]
 fn amtool_accepts_the_rendered_configuration() {
-    let amtool = require(
-        "amtool",
-        "install Debian's `prometheus-alertmanager` package (scripts/test.sh does)",
-    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("alertmanager.yml");
     std::fs::write(
@@ -33,7 +24,8 @@ fn amtool_accepts_the_rendered_configuration() {
         alertmanager::config_yaml("http://127.0.0.1:9095/alerts"),
     )
     .unwrap();
-    let out = std::process::Command::new(amtool)
+    let out = AMTOOL
+        .command()
         .arg("check-config")
         .arg(&config)
         .output()
@@ -108,7 +100,7 @@ fn routes_by_severity_inhibits_a_down_instances_alerts_and_resolves() {
     let receiver = Receiver::start(listener, &file, false).unwrap();
     let config = dir.path().join("alertmanager.yml");
     std::fs::write(&config, alertmanager::config_yaml(&receiver.url())).unwrap();
-    let port = free_port();
+    let port = unused_port();
     let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
     let _am = ChildGuard(
         std::process::Command::new(alertmanager_bin())

@@ -4,15 +4,16 @@
 //! receiver) within its bound and resolves, and the table and the
 //! notifications file say so. No process is left behind.
 
+mod common;
 mod lab_support;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use lab_support::{
-    assert_nothing_left, free_port, free_ports, output_within, prometheus_bin, require, srelab,
-};
+use common::ports::{unused_port, unused_ports};
+use common::tools::alertmanager;
+use lab_support::{assert_nothing_left, output_within, prometheus_bin, srelab};
 
 /// Every fault the drill runs by default, in order.
 const FAULTS: [&str; 6] = [
@@ -26,15 +27,10 @@ const FAULTS: [&str; 6] = [
 
 fn drill(state: &Path) -> Command {
     prometheus_bin();
-    let am = ["alertmanager", "prometheus-alertmanager"];
-    assert!(
-        am.iter()
-            .any(|n| srelab::lab::binaries::on_path(n).is_some()),
-        "alertmanager not found on PATH: install Debian's `prometheus-alertmanager` (scripts/test.sh does)"
-    );
+    alertmanager();
     let mut cmd = srelab();
     cmd.args(["lab", "--drill", "--no-grafana", "--base-port"])
-        .arg(free_ports(2).to_string());
+        .arg(unused_ports(2).to_string());
     for flag in [
         "--prometheus-port",
         "--node-exporter-port",
@@ -42,7 +38,7 @@ fn drill(state: &Path) -> Command {
         "--alertmanager-port",
         "--receiver-port",
     ] {
-        cmd.arg(flag).arg(free_port().to_string());
+        cmd.arg(flag).arg(unused_port().to_string());
     }
     cmd.arg("--state-dir").arg(state);
     cmd
@@ -50,10 +46,6 @@ fn drill(state: &Path) -> Command {
 
 #[test]
 fn the_drill_detects_and_resolves_every_fault_and_nothing_else() {
-    require(
-        "amtool",
-        "install Debian's `prometheus-alertmanager` package",
-    );
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let (code, out, err) = output_within(&mut drill(&state), Duration::from_secs(600));

@@ -3,6 +3,7 @@
 //! accepts the rules and passes every generated unit test; the binary
 //! embeds what is committed; `srelab slo` fails as it says it does.
 
+mod common;
 mod lab_support;
 
 use std::path::Path;

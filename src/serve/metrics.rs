@@ -15,6 +15,7 @@ use prometheus::{
 use super::config::Config;
 use super::faults::FaultMetrics;
 use super::host::HostMetrics;
+use super::process::ProcessMetrics;
 use super::routes::Route;
 use crate::contract::CLIENT_CLOSED_STATUS;
 
@@ -74,8 +75,7 @@ impl Metrics {
             ])
             .set(1);
         registry.register(Box::new(build_info))?;
-        let process = prometheus::process_collector::ProcessCollector::for_self();
-        registry.register(Box::new(process))?;
+        registry.register(Box::new(ProcessMetrics::for_self()?))?;
         Ok(Metrics {
             registry,
             http,
