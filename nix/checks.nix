@@ -64,7 +64,7 @@ in {
 
   promtool = check "promtool" [pkgs.prometheus.cli] ''
     cd ${../prometheus}
-    promtool test rules alerts.test.yml
+    promtool test rules alerts.test.yml slo.test-*.yml
   '';
 
   # The native lab under the build sandbox: loopback only, state under

@@ -9,12 +9,13 @@
   postgresql,
   prometheus-postgres-exporter,
   haproxy,
+  prometheus-alertmanager,
   revision ? "dirty",
 }: let
   fs = lib.fileset;
   cargoToml = lib.importTOML ../Cargo.toml;
   testPhase = import ./test-phase.nix;
-  checkInputs = {inherit prometheus postgresql prometheus-postgres-exporter haproxy;};
+  checkInputs = {inherit prometheus postgresql prometheus-postgres-exporter haproxy prometheus-alertmanager;};
 in
   rustPlatform.buildRustPackage {
     pname = "srelab";
@@ -54,7 +55,7 @@ in
 
     # The tests run the real prometheus and promtool, and PostgreSQL
     # (initdb, postgres: each test starts its own cluster in $TMPDIR) with
-    # its exporter. No node exporter: the Linux build sandbox has no /sys,
+    # its exporter, and Alertmanager with amtool. No node exporter: the Linux build sandbox has no /sys,
     # and node_exporter dies without it.
     nativeCheckInputs =
       map (path: lib.getAttrFromPath (lib.splitString "." path) checkInputs)

@@ -10,6 +10,7 @@
     "postgresql" = ["initdb" "postgres"];
     "prometheus-postgres-exporter" = ["postgres_exporter"];
     "haproxy" = ["haproxy"];
+    "prometheus-alertmanager" = ["alertmanager" "amtool"];
   };
   # Tests that need what the build sandbox does not have; scripts/test.sh
   # runs them outside the twin: the nixos_* tests run nix-instantiate (no

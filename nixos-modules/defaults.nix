@@ -10,6 +10,9 @@
   prometheusPort = 9090;
   grafanaPort = 3000;
   nodeExporterPort = 9100;
+  # Alertmanager, and the webhook receiver it delivers to.
+  alertmanagerPort = 9093;
+  receiverPort = 9095;
   postgresExporterPort = 9187;
   # HAProxy in front of the instances (`srelab lab --lb`, services.srelab.lb)
   # and its Prometheus exporter.

@@ -19,8 +19,10 @@
 # instances and through HAProxy, back to back, the ratio and the p99 the hop
 # adds. Last, the
 # instrumentation's cost in CPU instructions per request (callgrind over a
-# fixed number of requests, metrics on and off, both backends): wall-clock
-# on/off differences drown in the noise of a shared 2-core machine.
+# fixed number of requests, metrics on and off, both backends; and with
+# `--faults` but no fault set, the cost of the fault hooks on the request
+# path): wall-clock on/off differences drown in the noise of a shared
+# 2-core machine.
 # wrk, the servers and PostgreSQL share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -407,9 +409,10 @@ cg() {
   while kill -0 "$ctl" 2>/dev/null; do curl -s -o /dev/null "http://$addr/healthz" || true; sleep 0.2; done
   wait "$ctl"
 }
-count_instructions() { # BACKEND MODE
+count_instructions() { # BACKEND MODE (on, off, or faults: metrics on and --faults, none set)
   local backend=$1 mode=$2 flags=(--no-host-metrics)
   [ "$mode" = off ] && flags+=(--no-metrics)
+  [ "$mode" = faults ] && flags+=(--faults)
   local db; db=$(db_for "$backend" "instr_${backend}_$mode")
   local out="$WORK/cg-$backend-$mode"
   start "cg-$backend-$mode" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out.%p" \
@@ -431,8 +434,8 @@ count_instructions() { # BACKEND MODE
 }
 if [ "$BENCH_INSTRUCTIONS" = 1 ]; then
   for backend in "${backends[@]}"; do
-    for mode in on off; do
-      echo "==> instructions per request: $backend, metrics $mode (callgrind, $INSTR_REQUESTS requests)" >&2
+    for mode in on off faults; do
+      echo "==> instructions per request: $backend, $mode (callgrind, $INSTR_REQUESTS requests)" >&2
       count_instructions "$backend" "$mode"
     done
   done
@@ -445,7 +448,8 @@ echo " SQLite: one file, synchronous=FULL; PostgreSQL: $( [ -n "$PG_BIN" ] && "$
 echo " fsync=on, shared_buffers=128MB, sessions synchronous_commit=on, pool of 8 per instance;"
 echo " ceiling = bare hyper at the same connection count; RSS = VmHWM of the instance, cumulative)"
 echo "targets: SQLite GET by id >= 50% of the ceiling, durable POST (2 instances) >= 25%, RSS < 30 MiB;"
-echo "         PostgreSQL GET by id >= 35%, durable POST (2 instances) >= 15%; instrumentation < 3% of instructions"
+echo "         PostgreSQL GET by id >= 35%, durable POST (2 instances) >= 15%; instrumentation < 3% of instructions;"
+echo "         --faults with no fault set: no measurable instructions per request"
 echo
 awk -F'\t' '
   $1 == "bare_hyper" { ceil[$4] = $5 }
@@ -493,8 +497,9 @@ if [ -s "${INSTR:-}" ]; then
   echo "instrumentation overhead in CPU instructions per request of the server (callgrind, $INSTR_REQUESTS requests, one connection):"
   awk -F'\t' '{ v[$1 SUBSEP $2 SUBSEP $3] = $4; k[$1 SUBSEP $2] = 1 }
     END {
-      printf "  %-10s %-6s %14s %14s %9s\n", "store", "kind", "metrics on", "metrics off", "overhead"
-      for (x in k) { split(x, p, SUBSEP); on = v[x SUBSEP "on"]; off = v[x SUBSEP "off"]
-        printf "  %-10s %-6s %14d %14d %+8.2f%%\n", p[1], p[2], on, off, 100 * (on - off) / off }
+      printf "  %-10s %-6s %14s %14s %9s %14s %9s\n", "store", "kind", "metrics on", "metrics off", "overhead", "--faults", "vs on"
+      for (x in k) { split(x, p, SUBSEP); on = v[x SUBSEP "on"]; off = v[x SUBSEP "off"]; f = v[x SUBSEP "faults"]
+        printf "  %-10s %-6s %14d %14d %+8.2f%% %14d %+8.2f%%\n", p[1], p[2], on, off, 100 * (on - off) / off, f, 100 * (f - on) / on }
     }' "$INSTR" | sort -k1,1r -k2,2
+  echo "  (--faults: /admin/faults served, no fault set: the request path reads one atomic flag)"
 fi

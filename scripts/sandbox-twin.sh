@@ -99,6 +99,7 @@ path=""
 host_program() {
   command -v "$1" && return
   [ "$1" = postgres_exporter ] && command -v prometheus-postgres-exporter && return
+  [ "$1" = alertmanager ] && command -v prometheus-alertmanager && return
   find /usr/lib/postgresql/*/bin -name "$1" 2>/dev/null | sort -V | tail -n 1 | grep .
 }
 for line in "${check_inputs[@]}"; do

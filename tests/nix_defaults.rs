@@ -115,6 +115,8 @@ fn lab_defaults() -> Map<String, Value> {
         "prometheusPort": defaults::PROMETHEUS_PORT,
         "grafanaPort": defaults::GRAFANA_PORT,
         "nodeExporterPort": defaults::NODE_EXPORTER_PORT,
+        "alertmanagerPort": defaults::ALERTMANAGER_PORT,
+        "receiverPort": defaults::RECEIVER_PORT,
         "postgresExporterPort": defaults::POSTGRES_EXPORTER_PORT,
         "lbPort": defaults::LB_PORT,
         "haproxyExporterPort": defaults::HAPROXY_EXPORTER_PORT,

@@ -14,6 +14,10 @@ pub const PROMETHEUS_PORT: u16 = 9090;
 pub const GRAFANA_PORT: u16 = 3000;
 /// Node exporter's port.
 pub const NODE_EXPORTER_PORT: u16 = 9100;
+/// Alertmanager's port (its cluster port is turned off).
+pub const ALERTMANAGER_PORT: u16 = 9093;
+/// Port of the webhook receiver Alertmanager delivers to.
+pub const RECEIVER_PORT: u16 = 9095;
 /// The PostgreSQL exporter's port (its upstream default).
 pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
 /// HAProxy's port (`srelab lab --lb`): where the load goes, and the default

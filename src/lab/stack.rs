@@ -23,15 +23,18 @@ use super::output::{esay, say};
 use super::ports::{self, Port};
 use super::postgres::{self, Cluster, LabPostgres};
 use super::process::{self, Child, Output};
+use super::receiver::Receiver;
 use super::run::STARTUP_LIMIT;
 use super::state::StateDir;
-use super::{grafana, prometheus};
+use super::{alertmanager, grafana, prometheus};
 use crate::verify::prom::{self, Prometheus};
 
 /// The name of Grafana in the summary and [`Plan::not_running`].
 pub const GRAFANA: &str = "grafana";
 /// The name of node exporter in the summary and [`Plan::not_running`].
 pub const NODE_EXPORTER: &str = "node exporter";
+/// The name of Alertmanager in the summary and [`Plan::not_running`].
+pub const ALERTMANAGER: &str = "alertmanager";
 
 /// The load tool's concurrency in the lab unless its options set one.
 pub const LOAD_CONCURRENCY: &str = "4";
@@ -45,11 +48,16 @@ pub struct Plan {
     pub grafana_port: u16,
     pub node_exporter_port: u16,
     pub load_metrics_port: u16,
+    pub alertmanager_port: u16,
+    /// The webhook receiver Alertmanager delivers to (the lab itself).
+    pub receiver_port: u16,
     pub state_dir: PathBuf,
     pub prometheus_bin: PathBuf,
     /// Grafana's binary and home path, when Grafana runs.
     pub grafana: Option<(PathBuf, PathBuf)>,
     pub node_exporter_bin: Option<PathBuf>,
+    /// Alertmanager's binary, when it runs (the receiver runs with it).
+    pub alertmanager_bin: Option<PathBuf>,
     /// PostgreSQL, when the instances use it (`--backend postgres`).
     pub postgres: Option<LabPostgres>,
     /// HAProxy in front of the instances (`--lb`).
@@ -58,6 +66,8 @@ pub struct Plan {
     pub serve_args: Vec<String>,
     /// Options for `srelab load`, given after `--`.
     pub load_options: Vec<String>,
+    /// The rules files Prometheus loads, by file name (time-scaled for the drill).
+    pub rules: Vec<(&'static str, String)>,
     /// Optional programs that do not run, and why (e.g. "disabled (--no-grafana)").
     pub not_running: BTreeMap<&'static str, String>,
     /// Printed once the lab starts, after every error is ruled out.
@@ -77,6 +87,10 @@ impl Plan {
         }
         if self.grafana.is_some() {
             out.push(Port::new("grafana", self.grafana_port));
+        }
+        if self.alertmanager_bin.is_some() {
+            out.push(Port::new("alertmanager", self.alertmanager_port));
+            out.push(Port::new("receiver", self.receiver_port));
         }
         if let Some(pg) = &self.postgres
             && pg.exporter_bin.is_some()
@@ -166,6 +180,10 @@ impl Plan {
     fn node_exporter_addr(&self) -> SocketAddr {
         ports::local(self.node_exporter_port)
     }
+
+    pub fn alertmanager_addr(&self) -> SocketAddr {
+        ports::local(self.alertmanager_port)
+    }
 }
 
 /// The node exporter's name among the lab's children (and its log's).
@@ -184,6 +202,8 @@ pub struct Lab {
     pub plan: Plan,
     pub state: StateDir,
     pub prom: Prometheus,
+    /// The webhook receiver, while Alertmanager runs.
+    pub receiver: Option<Receiver>,
     exe: PathBuf,
     instances: Vec<Option<Child>>,
     /// The PostgreSQL cluster and its server, with `--backend postgres`.
@@ -211,6 +231,7 @@ impl Lab {
         let exe = std::env::current_exe().map_err(LabError::io("current executable"))?;
         Ok(Lab {
             prom: Prometheus::new(&plan.prometheus_url()),
+            receiver: None,
             plan,
             state,
             exe,
@@ -225,7 +246,7 @@ impl Lab {
     }
 
     /// Starts PostgreSQL (with `--backend postgres`), the instances, the
-    /// exporters, Prometheus and Grafana.
+    /// exporters, the receiver and Alertmanager, Prometheus and Grafana.
     pub async fn start(&mut self) -> Result<(), LabError> {
         if let Some(pg) = self.plan.postgres.clone() {
             let cluster = LabPostgres::cluster(&self.state)?;
@@ -251,16 +272,24 @@ impl Lab {
         }
         let node = self.start_node_exporter()?;
         let lb = self.start_haproxy()?;
+        let alertmanager = match self.plan.alertmanager_bin.clone() {
+            Some(bin) => {
+                self.start_alertmanager(&bin)?;
+                Some(self.plan.alertmanager_addr())
+            }
+            None => None,
+        };
         let scrape = prometheus::Scrape {
             instances: (0..self.plan.instances)
                 .map(|i| self.plan.instance_addr(i))
                 .collect(),
             load: self.plan.load_addr(),
             node,
+            alertmanager,
             postgres: self.plan.postgres_exporter_addr(),
             haproxy: lb,
         };
-        let config = prometheus::write_config(&self.state, &scrape)?;
+        let config = prometheus::write_config(&self.state, &scrape, &self.plan.rules)?;
         let listen = ports::local(self.plan.prometheus_port);
         let cmd = prometheus::command(&self.plan.prometheus_bin, &config, &self.state, listen);
         self.spawn_other("prometheus", cmd)?;
@@ -290,6 +319,21 @@ impl Lab {
         let cmd = lb.prepare(&self.state, listen, exporter, &servers)?;
         self.spawn_other("haproxy", cmd)?;
         Ok(Some(exporter))
+    }
+
+    /// Starts the receiver (on a thread of the lab), then Alertmanager
+    /// delivering to it.
+    fn start_alertmanager(&mut self, bin: &Path) -> Result<(), LabError> {
+        let addr = ports::local(self.plan.receiver_port);
+        let file = self.state.notifications();
+        let receiver = std::net::TcpListener::bind(addr)
+            .and_then(|l| Receiver::start(l, &file, true))
+            .map_err(LabError::io(format!("the receiver on {addr}")))?;
+        let config = alertmanager::write_config(&self.state, &receiver.url())?;
+        self.receiver = Some(receiver);
+        let listen = self.plan.alertmanager_addr();
+        let cmd = alertmanager::command(bin, &config, &self.state, listen);
+        self.spawn_other("alertmanager", cmd)
     }
 
     /// Starts the node exporter when there is one and returns its address,
@@ -347,22 +391,26 @@ impl Lab {
         let _ = self.write_pids();
     }
 
-    /// Rewrites `STATE/pids` with the children running now.
-    fn write_pids(&mut self) -> Result<(), LabError> {
-        let mut text = String::new();
-        let running = self
-            .instances
+    /// The children running now, as (pid, name).
+    fn running(&mut self) -> Vec<(u32, String)> {
+        self.instances
             .iter_mut()
             .flatten()
             .chain(self.postgres.iter_mut())
             .chain(self.others.iter_mut())
             .chain(self.leaving.values_mut())
-            .chain(self.load.iter_mut());
-        for child in running {
-            if child.exited().is_none() {
-                text.push_str(&format!("{} {}\n", child.pid(), child.name()));
-            }
-        }
+            .chain(self.load.iter_mut())
+            .filter_map(|c| c.exited().is_none().then(|| (c.pid(), c.name().to_owned())))
+            .collect()
+    }
+
+    /// Rewrites `STATE/pids` with the children running now.
+    fn write_pids(&mut self) -> Result<(), LabError> {
+        let text: String = self
+            .running()
+            .iter()
+            .map(|(pid, name)| format!("{pid} {name}\n"))
+            .collect();
         let pids = self.state.pids();
         std::fs::write(&pids, text).map_err(LabError::io(&pids))
     }
@@ -515,6 +563,13 @@ impl Lab {
         }
     }
 
+    /// The process ids of the lab: itself and every child running now.
+    pub fn pids(&mut self) -> Vec<u32> {
+        let mut pids = vec![std::process::id()];
+        pids.extend(self.running().into_iter().map(|(pid, _)| pid));
+        pids
+    }
+
     /// An error for the first child that exited unexpectedly.
     pub fn check_children(&mut self) -> Result<(), LabError> {
         let all = self
@@ -543,10 +598,24 @@ impl Lab {
     }
 
     /// Waits until every scrape target is up (the load tool's only when
-    /// `with_load`), checking meanwhile that no child died.
+    /// `with_load`) and Alertmanager (when it runs) is ready, checking
+    /// meanwhile that no child died.
     pub async fn wait_targets(&mut self, with_load: bool, limit: Duration) -> Result<(), LabError> {
         let want = self.expected_targets(with_load);
         let deadline = Instant::now() + limit;
+        if self.plan.alertmanager_bin.is_some()
+            && !alertmanager::wait_ready(self.plan.alertmanager_addr(), limit).await
+        {
+            self.check_children()?;
+            return Err(LabError::TargetsNotUp {
+                secs: limit.as_secs(),
+                detail: format!(
+                    "alertmanager {} is not ready; see {}",
+                    self.plan.alertmanager_addr(),
+                    self.state.log("alertmanager").display()
+                ),
+            });
+        }
         loop {
             self.check_children()?;
             if with_load {
@@ -631,6 +700,7 @@ impl Lab {
         for c in &mut all {
             self.retire(c);
         }
+        self.receiver = None;
         self.peaks.clone()
     }
 }

@@ -103,6 +103,13 @@ pub struct Args {
     #[arg(long, env = "SRELAB_NO_METRICS", hide = true)]
     pub no_metrics: bool,
 
+    /// Serve /admin/faults on the listen address, to inject faults (errors
+    /// or latency on a route, CPU burn, memory growth, a held database
+    /// lock) for drills. Off by default: anyone who reaches the port can
+    /// then degrade this instance.
+    #[arg(long, env = "SRELAB_FAULTS")]
+    pub faults: bool,
+
     /// Testing only: serve `GET /debug/panic`, a handler that panics.
     #[arg(long, env = "SRELAB_DEBUG_PANIC_ROUTE", hide = true)]
     pub debug_panic_route: bool,
@@ -175,6 +182,7 @@ pub struct Config {
     pub host_metrics: bool,
     pub request_metrics: bool,
     pub debug_panic_route: bool,
+    pub faults: bool,
 }
 
 impl Config {
@@ -205,6 +213,7 @@ impl Config {
             host_metrics: !args.no_host_metrics,
             request_metrics: !args.no_metrics,
             debug_panic_route: args.debug_panic_route,
+            faults: args.faults,
         })
     }
 }

@@ -32,6 +32,8 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("shutting down: draining before the instance stops")]
     Draining,
+    #[error("fault injected through /admin/faults")]
+    InjectedFault,
     #[error("internal error")]
     Internal,
 }
@@ -50,7 +52,7 @@ impl ApiError {
             | ApiError::MalformedRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InjectedFault | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -70,6 +72,7 @@ impl ApiError {
             ApiError::Store(StoreError::Busy) => "database_busy",
             ApiError::Store(_) => "database_unavailable",
             ApiError::Draining => "draining",
+            ApiError::InjectedFault => "injected_fault",
             ApiError::Internal => "internal",
         }
     }

@@ -73,6 +73,10 @@ pub async fn run(
             "shutdown grace expired with requests still in flight"
         );
     }
+    // Faults end first, so a held database lock lets pending writes commit.
+    if let Some(faults) = &app.faults {
+        faults.clear_all();
+    }
     app.store.close().await;
     Ok(())
 }

@@ -64,7 +64,7 @@ pub struct Args {
     /// Directory of dashboard JSON files [default: the embedded grafana/dashboards].
     #[arg(long, value_name = "DIR")]
     pub dashboards: Option<PathBuf>,
-    /// Prometheus rules file whose expressions must evaluate [default: the embedded prometheus/alerts.yml and saturation.yml].
+    /// Prometheus rules file whose expressions must evaluate [default: the embedded prometheus/alerts.yml, saturation.yml and slo.yml].
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
     /// Prometheus job of the service's instances.
