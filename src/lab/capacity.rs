@@ -134,7 +134,7 @@ async fn searches(lab: &mut Lab) -> anyhow::Result<ExitCode> {
         let path = lab.state.root().join(format!("capacity-{n}.json"));
         let _ = std::fs::remove_file(&path);
         let started = Instant::now();
-        lab.start_load_args(search_args(&lab.plan, n, &path), "capacity")?;
+        lab.start_load_with("capacity", &search_args(&lab.plan, n, &path))?;
         let status = lab.wait_load(SEARCH_LIMIT).await;
         let (report, mix) = read_report(&path).with_context(|| {
             format!(
