@@ -210,7 +210,7 @@ pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec, store: Stor
             let allowed: &[&str] = if fault == FaultName::ErrorRatio {
                 &["SrelabHighErrorRatio"]
             } else {
-                &["SrelabHighLatencyP99"]
+                &["SrelabHighLatencyP99", "SrelabLbLatencyP99High"]
             };
             Step {
                 fault,
@@ -231,7 +231,11 @@ pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec, store: Stor
                 fault,
                 expected: "SrelabCpuSaturation".into(),
                 expected_labels: vec![],
-                allowed: &["SrelabLatencyBudgetBurn", "SrelabHighLatencyP99"],
+                allowed: &[
+                    "SrelabLatencyBudgetBurn",
+                    "SrelabHighLatencyP99",
+                    "SrelabLbLatencyP99High",
+                ],
                 detect_bound: sample + for_ + t.tell_new(),
                 detect_why: format!(
                     "host sample 2s + for {} + {}",
@@ -285,6 +289,7 @@ pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec, store: Stor
                 expected_labels: page_window(),
                 allowed: &[
                     "SrelabHighLatencyP99",
+                    "SrelabLbLatencyP99High",
                     "SrelabAvailabilityBudgetBurn",
                     "SrelabHighErrorRatio",
                 ],
@@ -309,6 +314,7 @@ pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec, store: Stor
                 allowed: &[
                     "SrelabLatencyBudgetBurn",
                     "SrelabHighLatencyP99",
+                    "SrelabLbLatencyP99High",
                     "SrelabAvailabilityBudgetBurn",
                     "SrelabHighErrorRatio",
                 ],
