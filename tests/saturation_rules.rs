@@ -3,33 +3,17 @@
 //! `runbook` annotation naming a section that exists in docs/runbook.md;
 //! their thresholds follow HAProxy's one configuration.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
+
+use common::tools::promtool;
 
 use srelab::lab::haproxy::Timing;
 use srelab::verify::{assets, queries};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn promtool(args: &[&str]) {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let bin = std::env::split_paths(&path)
-        .map(|d| d.join("promtool"))
-        .find(|p| p.is_file())
-        .expect("promtool not found on PATH: install Debian's `prometheus` package (scripts/test.sh does) or use `nix develop`");
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("running promtool");
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -8,7 +8,8 @@ mod lab_support;
 
 use std::path::Path;
 
-use lab_support::{output_within, promtool, srelab};
+use common::tools::promtool;
+use lab_support::{output_within, srelab};
 use serde_json::Value;
 use srelab::slo::{self, spec::Spec};
 use srelab::verify::assets;

@@ -119,3 +119,20 @@ pub fn promtool_check_metrics(text: &str) -> String {
     );
     said
 }
+
+/// Runs promtool with `args` in the repository root; fails the test with
+/// its output unless it succeeds.
+pub fn promtool(args: &[&str]) {
+    let out = PROMTOOL
+        .command()
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running promtool");
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::common::tools::{PROMETHEUS, PROMTOOL};
+use crate::common::tools::PROMETHEUS;
 
 /// The srelab binary under test.
 pub fn srelab() -> Command {
@@ -24,23 +24,6 @@ pub fn srelab() -> Command {
 
 pub fn prometheus_bin() -> PathBuf {
     PROMETHEUS.path()
-}
-
-/// Runs promtool with `args` in the repository root; fails the test with
-/// its output unless it succeeds.
-pub fn promtool(args: &[&str]) {
-    let out = PROMTOOL
-        .command()
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("running promtool");
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A child process that is stopped (SIGTERM, grace, SIGKILL) when dropped.
