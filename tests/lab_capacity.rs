@@ -1,54 +1,63 @@
 //! `srelab lab --capacity` against the real Prometheus: a search with 1, 2
 //! and 3 instances, the scaling curve with efficiencies and a USL fit, the
-//! servers' saturation signals read from Prometheus at each step, a flag
-//! mistake refused before anything starts, and nothing left running.
+//! servers' saturation signals read from Prometheus at each step; the same
+//! behind the real HAProxy (`--lb`); a flag mistake refused before
+//! anything starts, and nothing left running.
 
 mod common;
 mod lab_support;
 
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::ports::{unused_port, unused_ports};
+use common::tools::HAPROXY;
 use lab_support::{assert_nothing_left, output_within, prometheus_bin, srelab};
+
+/// The capacity labs measure the machine: two at once would halve each
+/// other's capacity and lag each other's load tool.
+static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// `srelab lab --capacity` with `instances` on free ports (and HAProxy in
+/// front with `lb`), quick searches on `/api/work`, the state in `state`.
+fn capacity_lab(instances: u16, lb: bool, state: &Path) -> Command {
+    prometheus_bin();
+    let mut cmd = srelab();
+    cmd.args(["lab", "--capacity", "--no-grafana", "--no-node-exporter"])
+        .args(["--instances", &instances.to_string()])
+        .args(["--base-port", &unused_ports(instances).to_string()])
+        .args(["--prometheus-port", &unused_port().to_string()])
+        .args(["--load-metrics-port", &unused_port().to_string()])
+        .arg("--state-dir")
+        .arg(state);
+    if lb {
+        cmd.arg("--lb")
+            .args(["--lb-port", &unused_port().to_string()])
+            .args(["--haproxy-exporter-port", &unused_port().to_string()])
+            .arg("--haproxy-bin")
+            .arg(HAPROXY.path());
+    }
+    cmd.args(["--", "--mix", "work=1", "--work-ms", "5"])
+        .args([
+            "--slo",
+            "p99<500ms",
+            "--start-rate",
+            "40",
+            "--precision",
+            "25%",
+        ])
+        .args(["--settle", "1s", "--step", "3s"]);
+    cmd
+}
 
 #[test]
 fn capacity_with_one_to_three_instances_gives_a_scaling_curve() {
-    prometheus_bin();
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut cmd = srelab();
-    cmd.args([
-        "lab",
-        "--capacity",
-        "--instances",
-        "3",
-        "--no-grafana",
-        "--no-node-exporter",
-    ])
-    .args(["--base-port", &unused_ports(3).to_string()])
-    .args(["--prometheus-port", &unused_port().to_string()])
-    .args(["--load-metrics-port", &unused_port().to_string()])
-    .arg("--state-dir")
-    .arg(&state)
-    .args([
-        "--",
-        "--mix",
-        "work=1",
-        "--work-ms",
-        "5",
-        "--slo",
-        "p99<500ms",
-    ])
-    .args([
-        "--start-rate",
-        "40",
-        "--precision",
-        "25%",
-        "--settle",
-        "1s",
-        "--step",
-        "3s",
-    ]);
+    let mut cmd = capacity_lab(3, false, &state);
     let (code, stdout, stderr) = output_within(&mut cmd, Duration::from_secs(600));
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     for n in 1..=3 {
@@ -88,6 +97,37 @@ fn capacity_with_one_to_three_instances_gives_a_scaling_curve() {
             .any(|s| s["server"]["cpu_cores"].as_f64().is_some_and(|c| c > 0.0)),
         "{steps:#?}"
     );
+    assert_nothing_left(&state);
+}
+
+#[test]
+fn capacity_behind_haproxy_balances_over_one_then_two_instances() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut cmd = capacity_lab(2, true, &state);
+    let (code, stdout, stderr) = output_within(&mut cmd, Duration::from_secs(600));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // Before each search HAProxy's backend is exactly the first n instances.
+    let one = stdout.find("HAProxy balances over 1 instance(s)");
+    let two = stdout.find("HAProxy balances over 2 instance(s)");
+    assert!(one.is_some() && two > one, "{stdout}");
+
+    let curve: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("capacity.json")).unwrap())
+            .unwrap();
+    let points = curve["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "{curve:#}");
+    for (n, name) in [(1, "capacity-1.json"), (2, "capacity-2.json")] {
+        assert_eq!(points[n - 1]["result"], "found", "{curve:#}");
+        // The search ran through HAProxy, its one target.
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(state.join(name)).unwrap()).unwrap();
+        let targets = report["srelab"]["targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1, "{report:#}");
+        let steps = report["srelab"]["capacity"]["steps"].as_array().unwrap();
+        assert!(!steps.is_empty());
+    }
     assert_nothing_left(&state);
 }
 

@@ -1,7 +1,9 @@
 //! `srelab lab --capacity`: the scaling question. The lab starts its N
 //! instances (and Prometheus), then runs `srelab load --find-capacity`
-//! against the first 1, 2, … N of them in turn (round-robin from the
-//! client), with Prometheus for the saturation signals. It prints each
+//! against the first 1, 2, … N of them in turn, with Prometheus for the
+//! saturation signals: round-robin from the client, or with `--lb` through
+//! HAProxy, whose backend is made the first n instances by stopping the
+//! others (its health checks take them out) and starting them one by one. It prints each
 //! search's table, then the scaling curve: capacity per instance count,
 //! the efficiency against linear scaling, and a Universal Scalability Law
 //! fit ([`usl`](super::usl)) from three points on. It says what limits
@@ -22,8 +24,9 @@ use tokio::time::Instant;
 use super::defaults::JOB;
 use super::output::{esay, say};
 use super::run::{STARTUP_LIMIT, Signals, print_notices};
-use super::stack::{Lab, Plan};
+use super::stack::{Lab, Plan, instance_name};
 use super::usl::Usl;
+use super::{haproxy, http};
 use crate::load::capacity::report::{CapacityReport, number};
 
 /// The longest one search may take before the lab stops it.
@@ -75,9 +78,9 @@ pub struct Curve {
 /// The load tool's arguments for the search over the first `n` instances.
 pub fn search_args(plan: &Plan, n: u16, report: &Path) -> Vec<String> {
     let mut args = Vec::new();
-    for i in 0..n {
+    for target in targets(plan, n) {
         args.push("--target".to_owned());
-        args.push(format!("http://{}", plan.instance_addr(i)));
+        args.push(target);
     }
     args.extend([
         "--find-capacity".to_owned(),
@@ -130,6 +133,9 @@ async fn searches(lab: &mut Lab) -> anyhow::Result<ExitCode> {
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     let mut points = Vec::new();
     for n in 1..=lab.plan.instances {
+        if lab.plan.lb.is_some() {
+            balance_over(lab, n).await?;
+        }
         say(format_args!("capacity search with {n} instance(s)…"));
         let path = lab.state.root().join(format!("capacity-{n}.json"));
         let _ = std::fs::remove_file(&path);
@@ -165,10 +171,61 @@ async fn searches(lab: &mut Lab) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Where the search with `n` instances sends its load: HAProxy with
+/// `--lb` (its backend then holds the first `n`), else the first `n`.
 fn targets(plan: &Plan, n: u16) -> Vec<String> {
+    if plan.lb.is_some() {
+        return plan.load_targets();
+    }
     (0..n)
         .map(|i| format!("http://{}", plan.instance_addr(i)))
         .collect()
+}
+
+/// With `--lb`: leaves the first `n` instances running behind HAProxy
+/// (before the first search the others are stopped; then each search
+/// starts one more) and waits until HAProxy reports exactly those `UP`.
+async fn balance_over(lab: &mut Lab, n: u16) -> anyhow::Result<()> {
+    if n == 1 {
+        for i in 1..lab.plan.instances {
+            lab.stop_instance(i);
+        }
+    } else {
+        lab.restart_instance(n - 1)?;
+    }
+    let (_, exporter) = lab.plan.lb_addrs().context("no HAProxy in this lab")?;
+    let url = format!("http://{exporter}/metrics");
+    let want: Vec<String> = (0..lab.plan.instances)
+        .map(|i| {
+            let state = if i < n { "UP" } else { "DOWN" };
+            format!("{}={state}", instance_name(i))
+        })
+        .collect();
+    let client = http::client();
+    let limit = haproxy::Timing::of_template().detection_limit() + STARTUP_LIMIT;
+    let started = Instant::now();
+    loop {
+        let text = http::get_text(&client, &url).await.unwrap_or_default();
+        let seen: Vec<String> = haproxy::server_states(&text)
+            .into_iter()
+            .map(|(server, state)| format!("{server}={state}"))
+            .collect();
+        if seen == want {
+            say(format_args!(
+                "HAProxy balances over {n} instance(s) ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            ));
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            anyhow::bail!(
+                "HAProxy did not report {} within {limit:?} (last: {})",
+                want.join(" "),
+                seen.join(" ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `srelab.capacity` of a search's JSON report, and its mix.

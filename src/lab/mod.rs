@@ -209,8 +209,9 @@ pub struct Args {
     pub verify_timeout: humantime::Duration,
     /// Find the capacity with 1, 2, … --instances instances in turn
     /// (`srelab load --find-capacity`; its options after `--`, e.g.
-    /// `-- --mix work=1 --slo p99<100ms`) and print the scaling curve.
-    #[arg(long, conflicts_with_all = ["check", "load", "drill", "lb"])]
+    /// `-- --mix work=1 --slo p99<100ms`) and print the scaling curve;
+    /// with --lb, through HAProxy in front of them.
+    #[arg(long, conflicts_with_all = ["check", "load", "drill"])]
     pub capacity: bool,
     /// Skip `--check`'s fault injection (stopping an instance until its alert fires).
     #[arg(long, requires = "check")]
