@@ -7,14 +7,18 @@
 mod common;
 mod lab_support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::ports::{unused_port, unused_ports};
 use common::tools::HAPROXY;
-use lab_support::{assert_nothing_left, output_within, prometheus_bin, srelab};
+use lab_support::{
+    ChildGuard, assert_nothing_left, http_get, output_within, prometheus_bin, srelab,
+};
+use nix::sys::signal::Signal;
 
 /// The capacity labs measure the machine: two at once would halve each
 /// other's capacity and lag each other's load tool.
@@ -98,6 +102,78 @@ fn capacity_with_one_to_three_instances_gives_a_scaling_curve() {
         "{steps:#?}"
     );
     assert_nothing_left(&state);
+
+    // A lab started again on this state directory records the capacities
+    // in its Prometheus, for the dashboard's capacity panel.
+    let capacities: Vec<(String, f64)> = points
+        .iter()
+        .map(|p| (p["instances"].to_string(), p["capacity"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(recorded_capacities(&state), capacities);
+    assert_nothing_left(&state);
+}
+
+/// Starts `srelab lab` on `state` (no load), and returns the series of
+/// `srelab:capacity_requests_per_second` its Prometheus evaluates, as
+/// (instances, value) by instance count; then stops the lab.
+fn recorded_capacities(state: &Path) -> Vec<(String, f64)> {
+    let prometheus = unused_port();
+    let mut cmd = srelab();
+    cmd.args([
+        "lab",
+        "--no-grafana",
+        "--no-node-exporter",
+        "--no-alertmanager",
+    ])
+    .args([
+        "--instances",
+        "1",
+        "--base-port",
+        &unused_port().to_string(),
+    ])
+    .args(["--prometheus-port", &prometheus.to_string()])
+    .args(["--load-metrics-port", &unused_port().to_string()])
+    .arg("--state-dir")
+    .arg(state)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut lab = ChildGuard(cmd.spawn().unwrap());
+    let stdout = lab.0.stdout.take().unwrap();
+    let up = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("Ctrl-C"));
+    assert!(up, "the lab did not come up");
+    let query = "/api/v1/query?query=srelab%3Acapacity_requests_per_second";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let series = loop {
+        let (status, body) = http_get(prometheus, query);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let result = json["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if status == 200 && !result.is_empty() {
+            break result;
+        }
+        assert!(Instant::now() < deadline, "no capacity series: {body}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    lab.signal(Signal::SIGINT);
+    assert!(
+        lab.wait(Duration::from_secs(60))
+            .is_some_and(|s| s.success())
+    );
+    let mut out: Vec<(String, f64)> = series
+        .iter()
+        .map(|s| {
+            assert_eq!(s["metric"]["backend"], "sqlite", "{s}");
+            let instances = s["metric"]["instances"].as_str().unwrap().to_owned();
+            (instances, s["value"][1].as_str().unwrap().parse().unwrap())
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 #[test]

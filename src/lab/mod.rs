@@ -396,6 +396,15 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
                 .map_err(|e| LabError::Rules(format!("{name}: {e}")))?;
         }
     }
+    // The capacities an earlier `--capacity` found on this state directory.
+    match capacity::rules_from(&args.state_dir) {
+        Ok(Some(text)) => rules.push((capacity::RULES_FILE, text)),
+        Ok(None) => {}
+        Err(e) => notices.push(format!(
+            "notice: {}; the dashboard shows no capacity",
+            crate::error_line(&e)
+        )),
+    }
     let node_exporter_bin = optional(
         &binaries::NODE_EXPORTER,
         args.node_exporter_bin.as_deref(),
