@@ -137,6 +137,14 @@ impl Timing {
     pub fn detection_limit(&self) -> Duration {
         self.inter + self.fastinter * (self.fall - 1) + self.check_limit() * self.fall
     }
+
+    /// The longest from an instance answering again to HAProxy taking it
+    /// back: up to `inter` (a server that is down is checked every
+    /// `downinter`, which the template sets to `inter`) until the next
+    /// check, then `rise` checks `fastinter` apart.
+    pub fn rise_limit(&self) -> Duration {
+        self.inter + self.fastinter * (self.rise - 1) + self.check_limit() * self.rise
+    }
 }
 
 /// `1s`, `500ms`: HAProxy's time format as the template uses it.

@@ -182,15 +182,15 @@ pub struct Args {
         requires = "drill"
     )]
     pub drill_baseline: humantime::Duration,
-    /// The drill's faults, in order (instance-down, error-ratio, latency, cpu, memory, db-lock).
+    /// The drill's faults, in order [default: instance-down, error-ratio,
+    /// latency, cpu, memory, db-lock, and with --lb backend-down].
     #[arg(
         long,
         value_name = "FAULT,...",
         value_delimiter = ',',
-        requires = "drill",
-        default_value = "instance-down,error-ratio,latency,cpu,memory,db-lock"
+        requires = "drill"
     )]
-    pub drill_faults: Vec<drill::catalogue::FaultName>,
+    pub drill_faults: Option<Vec<drill::catalogue::FaultName>>,
     /// How long `--check` drives load.
     #[arg(
         long,
@@ -280,10 +280,18 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     if args.drill {
+        let available = drill::catalogue::FaultName::available(args.lb);
+        let faults = args.drill_faults.clone().unwrap_or(available.clone());
+        if let Some(f) = faults.iter().find(|f| !available.contains(f)) {
+            return Err(UsageError::new(anyhow::anyhow!(
+                "the drill fault `{f}` needs HAProxy in front: add --lb"
+            ))
+            .into());
+        }
         let opts = drill::Options {
-            timing: drill_timing(args.drill_scale)?,
+            timing: drill_timing(args.drill_scale, args.lb)?,
             baseline: args.drill_baseline.into(),
-            faults: args.drill_faults.clone(),
+            faults,
         };
         return rt.block_on(drill::run(plan, opts));
     }
@@ -387,7 +395,7 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         if load_options.is_empty() {
             load_options = drill::LOAD.iter().map(|s| s.to_string()).collect();
         }
-        let scale = drill_timing(args.drill_scale)
+        let scale = drill_timing(args.drill_scale, args.lb)
             .map_err(|e| LabError::Rules(e.to_string()))?
             .scale;
         for (name, text) in &mut rules {
@@ -462,7 +470,7 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
 
 /// The drill's timing: the scale, the lab's scrape interval, and
 /// Alertmanager's group timing read from its configuration.
-fn drill_timing(factor: u32) -> anyhow::Result<drill::catalogue::Timing> {
+fn drill_timing(factor: u32, lb: bool) -> anyhow::Result<drill::catalogue::Timing> {
     let am: serde_yaml_ng::Value = serde_yaml_ng::from_str(assets::ALERTMANAGER_CONFIG)?;
     let read = |key: &str| -> anyhow::Result<Duration> {
         let text = am["route"][key]
@@ -483,6 +491,11 @@ fn drill_timing(factor: u32) -> anyhow::Result<drill::catalogue::Timing> {
         group_wait: read("group_wait")?,
         group_interval: read("group_interval")?,
         slack: Duration::from_secs(5),
+        // Behind HAProxy, which checks readiness, a stopped instance drains.
+        drain: match lb {
+            true => humantime::parse_duration(crate::serve::config::DRAIN_DELAY)?,
+            false => Duration::ZERO,
+        },
     })
 }
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::scale::TimeScale;
+use crate::lab::defaults::LB_BACKEND;
 use crate::slo::duration::PromDuration;
 use crate::slo::spec::{Kind, Slo, Spec};
 
@@ -20,18 +21,30 @@ pub enum FaultName {
     Cpu,
     Memory,
     DbLock,
+    /// With `--lb`: one instance out of HAProxy's backend.
+    BackendDown,
 }
 
 impl FaultName {
     /// In the order the drill runs them.
-    pub const ALL: [FaultName; 6] = [
+    pub const ALL: [FaultName; 7] = [
         FaultName::InstanceDown,
         FaultName::ErrorRatio,
         FaultName::Latency,
         FaultName::Cpu,
         FaultName::Memory,
         FaultName::DbLock,
+        FaultName::BackendDown,
     ];
+
+    /// The faults a lab can inject: all of them, but `backend-down` only
+    /// with HAProxy in front (`--lb`).
+    pub fn available(lb: bool) -> Vec<FaultName> {
+        FaultName::ALL
+            .into_iter()
+            .filter(|f| lb || *f != FaultName::BackendDown)
+            .collect()
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,6 +54,7 @@ impl FaultName {
             FaultName::Cpu => "cpu",
             FaultName::Memory => "memory",
             FaultName::DbLock => "db-lock",
+            FaultName::BackendDown => "backend-down",
         }
     }
 }
@@ -75,8 +89,12 @@ pub struct Timing {
     pub group_wait: Duration,
     /// Alertmanager's wait before telling a changed group again (resolutions).
     pub group_interval: Duration,
-    /// For the delivery itself and a stopped instance's drain.
+    /// For the delivery itself.
     pub slack: Duration,
+    /// How long a stopped instance goes on serving (and being scraped):
+    /// `srelab serve`'s drain delay when a load balancer checks its
+    /// readiness (`--lb`), else nothing.
+    pub drain: Duration,
 }
 
 impl Timing {
@@ -190,15 +208,48 @@ pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec, store: Stor
     match fault {
         FaultName::InstanceDown => {
             let for_ = t.scaled("10s");
+            let drain = if t.drain.is_zero() {
+                String::new()
+            } else {
+                format!("drain {} + ", secs(t.drain))
+            };
             Step {
                 fault,
                 expected: "SrelabInstanceDown".into(),
                 expected_labels: victim_label(),
-                allowed: &[],
-                detect_bound: for_ + t.tell_new(),
-                detect_why: format!("for {} + {}", secs(for_), secs(t.tell_new())),
+                // With --lb, HAProxy sees it too (and spreads unevenly
+                // while the restarted instance catches up).
+                allowed: &["SrelabLbServersDown", "SrelabLbImbalance"],
+                detect_bound: t.drain + for_ + t.tell_new(),
+                detect_why: format!("{drain}for {} + {}", secs(for_), secs(t.tell_new())),
                 resolve_bound: t.tell_resolved() + t.scrape,
                 resolve_why: format!("restart + {}", secs(t.tell_resolved() + t.scrape)),
+            }
+        }
+        FaultName::BackendDown => {
+            // HAProxy takes the stopped instance out, then the alert's `for:`.
+            let out = crate::lab::haproxy::Timing::of_template().detection_limit();
+            let for_ = t.scaled("10s");
+            let back = crate::lab::haproxy::Timing::of_template().rise_limit();
+            Step {
+                fault,
+                expected: "SrelabLbServersDown".into(),
+                expected_labels: vec![("proxy", LB_BACKEND.to_owned())],
+                // The instance is down for Prometheus too.
+                allowed: &["SrelabInstanceDown", "SrelabLbImbalance"],
+                detect_bound: out + for_ + t.tell_new(),
+                detect_why: format!(
+                    "HAProxy takes it out {:.1}s + for {} + {}",
+                    out.as_secs_f64(),
+                    secs(for_),
+                    secs(t.tell_new())
+                ),
+                resolve_bound: back + t.tell_resolved() + t.scrape,
+                resolve_why: format!(
+                    "restart, HAProxy takes it back {:.1}s + {}",
+                    back.as_secs_f64(),
+                    secs(t.tell_resolved() + t.scrape)
+                ),
             }
         }
         FaultName::ErrorRatio | FaultName::Latency => {
@@ -350,6 +401,7 @@ mod tests {
             group_wait: Duration::from_secs(2),
             group_interval: Duration::from_secs(5),
             slack: Duration::from_secs(5),
+            drain: Duration::ZERO,
         }
     }
 
@@ -376,6 +428,12 @@ mod tests {
             (lock.detect_bound.as_secs_f64() - want).abs() < 0.01,
             "{lock:?}"
         );
+        // HAProxy's detection (1s + 0.5s + 2 checks of 2s) + for 8s + 11s.
+        let lb = step(FaultName::BackendDown, "a:1", &t, &spec, Store::Sqlite);
+        assert_eq!(lb.expected, "SrelabLbServersDown");
+        assert_eq!(lb.detect_bound.as_millis(), 5_500 + 8_000 + 11_000);
+        assert!(!FaultName::available(false).contains(&FaultName::BackendDown));
+        assert_eq!(FaultName::available(true), FaultName::ALL);
         for f in FaultName::ALL {
             let s = step(f, "a:1", &t, &spec, Store::Sqlite);
             assert!(s.detect_bound < Duration::from_secs(60), "{f}: {s:?}");

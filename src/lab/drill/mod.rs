@@ -416,7 +416,7 @@ async fn inject(lab: &mut Lab, fault: FaultName) -> anyhow::Result<()> {
     let victim = lab.plan.instance_addr(0);
     let set = |addr, json: String| async move { admin::set(addr, &json).await };
     match fault {
-        FaultName::InstanceDown => {
+        FaultName::InstanceDown | FaultName::BackendDown => {
             say(format_args!("drill: stopping {}", instance_name(0)));
             lab.stop_instance(0);
         }
@@ -458,7 +458,7 @@ async fn inject(lab: &mut Lab, fault: FaultName) -> anyhow::Result<()> {
 
 async fn clear(lab: &mut Lab, fault: FaultName) -> anyhow::Result<()> {
     match fault {
-        FaultName::InstanceDown => {
+        FaultName::InstanceDown | FaultName::BackendDown => {
             lab.restart_instance(0)?;
         }
         _ => {
