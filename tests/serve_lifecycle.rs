@@ -111,6 +111,7 @@ fn every_flag_reads_its_environment_variable() {
         "SRELAB_READERS",
         "SRELAB_SHUTDOWN_GRACE",
         "SRELAB_HEADER_READ_TIMEOUT",
+        "SRELAB_MAX_CONNECTIONS",
         "SRELAB_NO_HOST_METRICS",
     ] {
         assert!(help.contains(var), "--help does not mention {var}:\n{help}");

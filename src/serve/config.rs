@@ -83,6 +83,13 @@ pub struct Args {
     #[arg(long, env = "SRELAB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// Most client connections open at once. Past it, a new connection is
+    /// not accepted but waits in the listen backlog until one closes; idle
+    /// connections close after --header-read-timeout, so it waits at most
+    /// about that long. Unset: no cap but the open-file limit.
+    #[arg(long, env = "SRELAB_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Do not export the srelab_host_* gauges (host CPU, memory, pressure).
     #[arg(long, env = "SRELAB_NO_HOST_METRICS")]
     pub no_host_metrics: bool,
@@ -159,6 +166,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub shutdown_grace: Duration,
     pub header_read_timeout: Duration,
+    pub max_connections: Option<usize>,
     pub host_metrics: bool,
     pub request_metrics: bool,
     pub debug_panic_route: bool,
@@ -171,6 +179,9 @@ impl Config {
         check_range("batch-max", args.batch_max, 1, 100_000)?;
         check_range("readers", args.readers, 1, 256)?;
         check_range("db-pool-size", args.db_pool_size, 2, 1000)?;
+        if let Some(max) = args.max_connections {
+            check_range("max-connections", max, 1, 1 << 20)?;
+        }
         Ok(Config {
             listen: args.listen,
             store: StoreConfig {
@@ -188,6 +199,7 @@ impl Config {
             log_format: args.log_format,
             shutdown_grace: args.shutdown_grace,
             header_read_timeout: args.header_read_timeout,
+            max_connections: args.max_connections,
             host_metrics: !args.no_host_metrics,
             request_metrics: !args.no_metrics,
             debug_panic_route: args.debug_panic_route,

@@ -66,6 +66,7 @@ impl ApiError {
             ApiError::MalformedRequest(_) => "malformed_request",
             ApiError::InvalidField(_) => "invalid_field",
             ApiError::Store(StoreError::Busy) => "database_busy",
+            ApiError::Store(StoreError::Full) => "database_full",
             ApiError::Store(_) => "database_unavailable",
             ApiError::Internal => "internal",
         }

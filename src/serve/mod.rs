@@ -4,7 +4,8 @@
 //!
 //! - [`config`]: the command line (`Args`) and the validated [`config::Config`].
 //! - [`server`]: the accept loop over an already-bound listener, HTTP/1.1 and
-//!   h2c, graceful shutdown.
+//!   h2c, graceful shutdown; [`accept`]: the open-file limit, accept
+//!   failures with backoff, the `--max-connections` cap.
 //! - [`app`]: the shared state and the per-request wrapper (routing, RED
 //!   metrics, panic containment).
 //! - [`routes`]: method + path to a route template.
@@ -14,6 +15,7 @@
 //! - [`metrics`], [`host`]: the Prometheus registry, host USE gauges.
 //! - [`store`]: the item store, SQLite or PostgreSQL behind one interface.
 
+pub mod accept;
 pub mod app;
 pub mod config;
 pub mod errors;
@@ -57,6 +59,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot open database {}", config.store.database))?;
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        accept::raise_fd_limit();
         let app = Arc::new(app::App::new(config, metrics, store));
         if let Some(host) = app.metrics.host.clone() {
             tokio::spawn(host::start(host));

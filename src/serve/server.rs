@@ -1,7 +1,8 @@
 //! The accept loop: takes an already-bound listener, the shared state and a
 //! shutdown future (tests bind `127.0.0.1:0` and hand the listener over).
 //!
-//! Each connection is served by hyper-util's auto builder (HTTP/1.1 with
+//! Accepting, with the connection cap and the backoff when descriptors run
+//! out, is [`super::accept`]'s. Each connection is served by hyper-util's auto builder (HTTP/1.1 with
 //! keep-alive, or HTTP/2 cleartext by prior knowledge). On shutdown: stop
 //! accepting, let requests in flight finish within `--shutdown-grace`, then
 //! commit the pending write batch.
@@ -9,15 +10,15 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::{StatusCode, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::accept::{Accepted, Acceptor};
 use super::app::App;
 
 /// Serves `listener` until `shutdown` resolves, then drains and returns.
@@ -37,28 +38,26 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let (stopping_tx, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut acceptor = Acceptor::new(
+        listener,
+        app.config.max_connections,
+        app.metrics.conn.clone(),
+    );
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let conn = Conn {
-                        builder: Arc::clone(&builder),
-                        app: Arc::clone(&app),
-                        watcher: graceful.watcher(),
-                        stopping: stopping.clone(),
-                    };
-                    tokio::spawn(conn.serve(stream));
-                }
-                Err(err) => {
-                    // Out of file descriptors, usually: back off, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            accepted = acceptor.next() => {
+                let conn = Conn {
+                    builder: Arc::clone(&builder),
+                    app: Arc::clone(&app),
+                    watcher: graceful.watcher(),
+                    stopping: stopping.clone(),
+                };
+                tokio::spawn(conn.serve(accepted));
+            }
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
+    drop(acceptor);
     tracing::info!(
         connections = graceful.count(),
         "shutting down: draining requests in flight"
@@ -87,7 +86,11 @@ struct Conn {
 }
 
 impl Conn {
-    async fn serve(mut self, stream: TcpStream) {
+    async fn serve(mut self, accepted: Accepted) {
+        let Accepted {
+            stream,
+            slot: _slot,
+        } = accepted;
         let _ = stream.set_nodelay(true);
         // hyper's header-read timeout starts once the protocol is known; a
         // client that connects and sends nothing is cut off here.
