@@ -10,10 +10,13 @@
 //!   configuration.
 //! - [`verify`]: checks through Prometheus that every signal of the spec
 //!   exists for every instance.
+//! - [`fuzz`]: the fuzz targets' bodies (properties of our own parsers),
+//!   run by `fuzz/` under libFuzzer and by `tests/fuzz_corpus.rs`.
 //!
 //! `main.rs` only parses the command line, calls [`run`] and prints an
 //! error with [`error_line`] and [`exit_code`].
 
+pub mod fuzz;
 pub mod lab;
 pub mod load;
 pub mod serve;

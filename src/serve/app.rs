@@ -117,7 +117,8 @@ impl App {
     }
 }
 
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
+/// The id of `/api/items/{id}`: a positive integer, else 400.
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     match raw.parse::<i64>() {
         Ok(id) if id > 0 => Ok(id),
         _ => Err(ApiError::MalformedRequest(format!(

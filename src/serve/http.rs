@@ -67,15 +67,10 @@ pub fn error(err: &ApiError) -> Response {
     response
 }
 
-/// Reads a JSON body of at most `limit` bytes and decodes it.
-///
-/// 415 unless the content type is `application/json`, 413 past the limit
-/// (checked from `Content-Length` first, then while reading), 400 for bytes
-/// that are not JSON, 422 for JSON of the wrong shape.
-pub async fn read_json<T: DeserializeOwned>(
-    req: Request<Incoming>,
-    limit: usize,
-) -> Result<T, ApiError> {
+/// The bytes of a JSON body of at most `limit` bytes: 415 unless the
+/// content type is `application/json`, 413 past the limit (checked from
+/// `Content-Length` first, then while reading). [`decode_json`] decodes it.
+pub async fn read_json_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     if !is_json(req.headers().get(CONTENT_TYPE)) {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -87,7 +82,7 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    let body = Limited::new(req.into_body(), limit)
+    Ok(Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map_err(|err| {
@@ -97,8 +92,13 @@ pub async fn read_json<T: DeserializeOwned>(
                 ApiError::MalformedRequest(format!("cannot read the body: {err}"))
             }
         })?
-        .to_bytes();
-    serde_json::from_slice(&body).map_err(|err| match err.classify() {
+        .to_bytes())
+}
+
+/// Decodes a JSON body: 400 for bytes that are not JSON, 422 for JSON of
+/// the wrong shape.
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => ApiError::InvalidField(err.to_string()),
         _ => ApiError::MalformedJson(err.to_string()),
     })
