@@ -34,8 +34,8 @@ for target in "${targets[@]}"; do
   echo "==> $target for ${seconds}s"
   status=0
   cargo fuzz run --sanitizer none "$target" "fuzz/work/$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -print_final_stats=1 2>&1 | tee "$log" | grep -E '^(#[0-9]+ *(DONE|pulse)|==|INFO: Running|SUMMARY|stat::)' || true
-  status=${PIPESTATUS[0]}
+    -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
+  grep -E -A2 '^(#[0-9]+ +DONE|==[0-9]+== ERROR|SUMMARY|stat::)|panicked at' "$log" || true
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   secs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   summary+=("$target: ${runs:-?} executions in ${seconds}s, ${secs:-?} exec/s, exit $status")

@@ -14,8 +14,11 @@ pub mod http1_response;
 pub mod request;
 pub mod verify_spec;
 
+/// A target's body: panics when a property does not hold for `data`.
+pub type Check = fn(data: &[u8]);
+
 /// Every target: its name (the corpus directory) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("http1_response", http1_response::check),
     ("request", request::check),
     ("verify_spec", verify_spec::check),
