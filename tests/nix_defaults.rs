@@ -1,7 +1,8 @@
 //! The NixOS modules and `srelab lab` share one set of defaults: the modules
 //! read `nixos-modules/defaults.nix`, the lab reads `src/lab/defaults.rs`.
 //! These tests evaluate the Nix file with the real `nix-instantiate` and
-//! compare it with the Rust constants, so the two worlds cannot drift.
+//! compare it with the Rust constants, so the two worlds cannot drift; and
+//! they evaluate the modules' plain-Nix helpers (`nixos-modules/helpers.nix`).
 
 use std::path::Path;
 use std::process::Command;
@@ -11,11 +12,13 @@ use srelab::lab::defaults;
 
 const DEFAULTS_NIX: &str = "nixos-modules/defaults.nix";
 
-/// Evaluates `nixos-modules/defaults.nix` to JSON with `nix-instantiate`.
-fn eval_defaults_nix() -> Map<String, Value> {
+/// Evaluates a Nix expression (`nix-instantiate ARGS`, from the repository
+/// root) to JSON.
+fn nix_eval(args: &[&str]) -> Value {
     let root = env!("CARGO_MANIFEST_DIR");
     let output = Command::new("nix-instantiate")
-        .args(["--eval", "--strict", "--json", DEFAULTS_NIX])
+        .args(["--eval", "--strict", "--json"])
+        .args(args)
         .current_dir(root)
         .output()
         .unwrap_or_else(|e| {
@@ -26,13 +29,82 @@ fn eval_defaults_nix() -> Map<String, Value> {
         });
     assert!(
         output.status.success(),
-        "nix-instantiate --eval {DEFAULTS_NIX} failed: {}",
+        "nix-instantiate --eval {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    match serde_json::from_slice(&output.stdout) {
-        Ok(Value::Object(map)) => map,
+    serde_json::from_slice(&output.stdout).expect("nix-instantiate --json prints JSON")
+}
+
+/// Evaluates `nixos-modules/defaults.nix` to JSON with `nix-instantiate`.
+fn eval_defaults_nix() -> Map<String, Value> {
+    match nix_eval(&[DEFAULTS_NIX]) {
+        Value::Object(map) => map,
         other => panic!("{DEFAULTS_NIX} must evaluate to an attribute set, got {other:?}"),
     }
+}
+
+/// The modules' address and ExecStart helpers (nixos-modules/helpers.nix):
+/// IPv6 literals bracketed for `--web.listen-address=HOST:PORT`, wildcards
+/// reached through loopback, and arguments quoted for systemd, which
+/// expands `%` specifiers and `$` variables unless they are doubled.
+#[test]
+fn nixos_module_helpers() {
+    let apply = |f: &str, inputs: Value| {
+        let expr = format!(
+            "let h = import ./nixos-modules/helpers.nix; in map h.{f} (builtins.fromJSON ''{inputs}'')"
+        );
+        nix_eval(&["--expr", &expr])
+    };
+    let addresses = json!([
+        "::",
+        "[::]",
+        "::1",
+        "[::1]",
+        "0.0.0.0",
+        "127.0.0.1",
+        "app",
+        ""
+    ]);
+    assert_eq!(
+        apply("bracket", addresses.clone()),
+        json!([
+            "[::]",
+            "[::]",
+            "[::1]",
+            "[::1]",
+            "0.0.0.0",
+            "127.0.0.1",
+            "app",
+            ""
+        ])
+    );
+    assert_eq!(
+        apply("unbracket", addresses.clone()),
+        json!(["::", "::", "::1", "::1", "0.0.0.0", "127.0.0.1", "app", ""])
+    );
+    assert_eq!(
+        apply("reachable", addresses),
+        json!([
+            "127.0.0.1",
+            "127.0.0.1",
+            "[::1]",
+            "[::1]",
+            "127.0.0.1",
+            "127.0.0.1",
+            "app",
+            "127.0.0.1"
+        ])
+    );
+    let args = json!([[
+        "/nix/store/x/bin/srelab",
+        "serve",
+        "--note",
+        "50% of $HOME \"a b\"\\"
+    ]]);
+    assert_eq!(
+        apply("escapeSystemdExecArgs", args),
+        json!([r#""/nix/store/x/bin/srelab" "serve" "--note" "50%% of $$HOME \"a b\"\\""#])
+    );
 }
 
 /// The Rust constants, under the names `defaults.nix` uses.

@@ -131,6 +131,11 @@ pub struct LoadArgs {
     #[arg(long, value_name = "[ROUTE=]DURATION")]
     pub max_p99: Vec<P99Gate>,
 
+    /// Fail (exit 1) when the run is not trustworthy: the tool itself could
+    /// not keep up (timer lag, dropped arrivals, its own CPU saturated)
+    #[arg(long)]
+    pub fail_untrustworthy: bool,
+
     /// Serve the tool's own metrics at http://ADDR/metrics during the run
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
