@@ -21,7 +21,7 @@ in
 
     # What the build and its tests read, nothing more: the binary embeds
     # spec/, prometheus/ and grafana/ files; one test reads
-    # nixos-modules/defaults.nix.
+    # nixos-modules/defaults.nix, another the fuzz targets' seed corpus.
     src = fs.toSource {
       root = ../.;
       fileset = fs.unions [
@@ -39,6 +39,7 @@ in
         (fs.maybeMissing ../spec)
         (fs.maybeMissing ../prometheus)
         (fs.maybeMissing ../grafana)
+        (fs.maybeMissing ../fuzz/corpus)
       ];
     };
 
