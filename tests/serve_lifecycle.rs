@@ -93,10 +93,12 @@ fn every_flag_reads_its_environment_variable() {
         ("SRELAB_DB_POOL_SIZE", "5"),
         ("SRELAB_STATEMENT_TIMEOUT", "4s"),
         ("SRELAB_DB_WAIT", "7s"),
+        ("SRELAB_DRAIN_DELAY", "2500ms"),
         ("SRELAB_SHUTDOWN_GRACE", "2s"),
         ("SRELAB_HEADER_READ_TIMEOUT", "3s"),
         ("SRELAB_MAX_CONNECTIONS", "50"),
         ("SRELAB_NO_HOST_METRICS", "true"),
+        ("SRELAB_FAULTS", "true"),
     ];
     let help = Command::new(srelab_bin())
         .args(["serve", "--help"])
@@ -159,6 +161,8 @@ fn every_flag_reads_its_environment_variable() {
     assert!(!metrics.contains("srelab_host_"), "{metrics}");
     // SRELAB_MAX_CONNECTIONS
     assert_eq!(value("srelab_connections_max"), 50.0);
+    // SRELAB_FAULTS: the admin endpoint is served.
+    assert_eq!(server.get("/admin/faults").status, 200);
     // SRELAB_READERS: one thread per reader connection.
     let readers = std::fs::read_dir(format!("/proc/{}/task", server.guard.pid()))
         .unwrap()
@@ -198,10 +202,12 @@ fn every_flag_reads_its_environment_variable() {
         "pool_size: 5",
         "statement_timeout: 4s",
         "connect_wait: 7s",
+        "drain_delay: 2.5s",
         "shutdown_grace: 2s",
         "header_read_timeout: 3s",
         "max_connections: Some(50)",
         "host_metrics: false",
+        "faults: true",
     ] {
         assert!(config.contains(setting), "{setting:?} not in {config}");
     }

@@ -32,7 +32,7 @@ pub fn check(data: &[u8]) {
 }
 
 fn check_target(path: &str, query: Option<&str>) {
-    let (route, id) = routes::resolve(path, false);
+    let (route, id) = routes::resolve(path, routes::Optional::default());
     match (route, id) {
         (Route::Item, Some(raw)) => match parse_id(raw) {
             Ok(id) => assert!(id > 0, "{raw:?} gave id {id}"),

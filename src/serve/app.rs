@@ -10,7 +10,9 @@ use hyper::body::Incoming;
 use prometheus::IntGauge;
 
 use super::config::Config;
+use super::drain::Drain;
 use super::errors::ApiError;
+use super::faults::{self, Faults};
 use super::http::{self as h, Response};
 use super::metrics::Metrics;
 use super::routes::{self, Route};
@@ -25,22 +27,33 @@ pub struct App {
     pub config: Config,
     pub metrics: Metrics,
     pub store: Store,
+    /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
+    pub drain: Drain,
+    /// With `--faults` only.
+    pub faults: Option<Faults>,
 }
 
 impl App {
     /// Bundles the parts of a running instance.
     pub fn new(config: Config, metrics: Metrics, store: Store) -> App {
+        let faults = config.faults.then(|| Faults::new(metrics.faults.clone()));
         App {
             config,
             metrics,
             store,
+            drain: Drain::default(),
+            faults,
         }
     }
 
     /// Answers one request; never fails and never unwinds.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         let start = Instant::now();
-        let (route, id) = routes::resolve(req.uri().path(), self.config.debug_panic_route);
+        let optional = routes::Optional {
+            debug_panic: self.config.debug_panic_route,
+            faults: self.faults.is_some(),
+        };
+        let (route, id) = routes::resolve(req.uri().path(), optional);
         let id = id.map(parse_id);
         if !self.config.request_metrics {
             return self.answer(route, id, req).await;
@@ -98,6 +111,11 @@ impl App {
                 allow: route.allow(),
             });
         }
+        if let Some(faults) = &self.faults
+            && faults.armed()
+        {
+            faults.before(route).await?;
+        }
         let query = req.uri().query();
         match route {
             Route::Items if req.method() == Method::POST => {
@@ -107,9 +125,15 @@ impl App {
             Route::Item => items::get(&self.store, id.unwrap_or(Err(ApiError::Internal))?).await,
             Route::Work => work::run(query).await,
             Route::Healthz => Ok(probes::healthz()),
-            Route::Readyz => probes::readyz(&self.store).await,
+            Route::Readyz => probes::readyz(&self.store, &self.drain).await,
             Route::Metrics => Ok(probes::metrics(&self.metrics)),
             Route::DebugPanic => panic!("the /debug/panic route panics on purpose"),
+            Route::AdminFaults => match &self.faults {
+                Some(f) => {
+                    faults::admin::handle(f, &self.store, req, self.config.max_body_bytes).await
+                }
+                None => Err(ApiError::Internal),
+            },
             Route::Unmatched => Err(ApiError::NoRoute(
                 h::truncate(req.uri().path(), 100).to_owned(),
             )),

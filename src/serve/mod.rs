@@ -5,7 +5,8 @@
 //! - [`config`]: the command line (`Args`) and the validated [`config::Config`].
 //! - [`server`]: the accept loop over an already-bound listener, HTTP/1.1 and
 //!   h2c, graceful shutdown; [`accept`]: the open-file limit, accept
-//!   failures with backoff, the `--max-connections` cap.
+//!   failures with backoff, the `--max-connections` cap; [`drain`]: not
+//!   ready first, for load balancers.
 //! - [`app`]: the shared state and the per-request wrapper (routing, RED
 //!   metrics, panic containment).
 //! - [`routes`]: method + path to a route template.
@@ -15,11 +16,14 @@
 //! - [`metrics`], [`host`], [`process`]: the Prometheus registry, host USE
 //!   gauges, the `process_*` metrics.
 //! - [`store`]: the item store, SQLite or PostgreSQL behind one interface.
+//! - [`faults`]: faults to inject through `/admin/faults` (`--faults`).
 
 pub mod accept;
 pub mod app;
 pub mod config;
+pub mod drain;
 pub mod errors;
+pub mod faults;
 pub mod host;
 pub mod http;
 pub mod items;
@@ -50,6 +54,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
+    if config.faults && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "--faults: /admin/faults is reachable by anyone who reaches {addr}");
+    }
     let metrics = metrics::Metrics::new(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -2,8 +2,10 @@
 //! shutdown future (tests bind `127.0.0.1:0` and hand the listener over).
 //!
 //! Accepting, with the connection cap and the backoff when descriptors run
-//! out, is [`super::accept`]'s. Each connection is served by hyper-util's auto builder (HTTP/1.1 with
-//! keep-alive, or HTTP/2 cleartext by prior knowledge). On shutdown: stop
+//! out, is [`super::accept`]'s. Each connection is served by hyper-util's
+//! auto builder (HTTP/1.1 with keep-alive, or HTTP/2 cleartext by prior
+//! knowledge). On shutdown: drain (`/readyz` at 503 while still serving, see
+//! [`super::drain`]), stop
 //! accepting, let requests in flight finish within `--shutdown-grace`, then
 //! commit the pending write batch.
 
@@ -21,7 +23,9 @@ use tokio::sync::watch;
 use super::accept::{Accepted, Acceptor};
 use super::app::App;
 
-/// Serves `listener` until `shutdown` resolves, then drains and returns.
+/// Serves `listener` until `shutdown` resolves, keeps serving with
+/// `/readyz` at 503 for the drain delay (when readiness is being checked),
+/// then lets requests in flight finish and returns.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
@@ -37,25 +41,28 @@ pub async fn run(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let (stopping_tx, stopping) = watch::channel(false);
-    let mut shutdown = std::pin::pin!(shutdown);
+    let serve = |accepted| {
+        let conn = Conn {
+            builder: Arc::clone(&builder),
+            app: Arc::clone(&app),
+            watcher: graceful.watcher(),
+            stopping: stopping.clone(),
+        };
+        tokio::spawn(conn.serve(accepted));
+    };
     let mut acceptor = Acceptor::new(
         listener,
         app.config.max_connections,
         app.metrics.conn.clone(),
     );
-    loop {
-        tokio::select! {
-            accepted = acceptor.next() => {
-                let conn = Conn {
-                    builder: Arc::clone(&builder),
-                    app: Arc::clone(&app),
-                    watcher: graceful.watcher(),
-                    stopping: stopping.clone(),
-                };
-                tokio::spawn(conn.serve(accepted));
-            }
-            () = &mut shutdown => break,
-        }
+    accept_until(&mut acceptor, shutdown, &serve).await;
+    let drain = app.drain.begin(app.config.drain_delay);
+    if !drain.is_zero() {
+        tracing::info!(
+            ?drain,
+            "draining: /readyz answers 503, requests are still served"
+        );
+        accept_until(&mut acceptor, tokio::time::sleep(drain), &serve).await;
     }
     drop(acceptor);
     tracing::info!(
@@ -73,8 +80,27 @@ pub async fn run(
             "shutdown grace expired with requests still in flight"
         );
     }
+    // Faults end first, so a held database lock lets pending writes commit.
+    if let Some(faults) = &app.faults {
+        faults.clear_all();
+    }
     app.store.close().await;
     Ok(())
+}
+
+/// Accepts connections and hands each to `serve` until `until` resolves.
+async fn accept_until(
+    acceptor: &mut Acceptor,
+    until: impl Future<Output = ()>,
+    serve: &impl Fn(Accepted),
+) {
+    let mut until = std::pin::pin!(until);
+    loop {
+        tokio::select! {
+            accepted = acceptor.next() => serve(accepted),
+            () = &mut until => return,
+        }
+    }
 }
 
 /// One accepted connection and what it needs.
