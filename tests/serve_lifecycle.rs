@@ -96,6 +96,8 @@ fn every_flag_reads_its_environment_variable() {
         ("SRELAB_DRAIN_DELAY", "2500ms"),
         ("SRELAB_SHUTDOWN_GRACE", "2s"),
         ("SRELAB_HEADER_READ_TIMEOUT", "3s"),
+        // Its effect: tests/serve_memory.rs.
+        ("SRELAB_BODY_READ_TIMEOUT", "9s"),
         ("SRELAB_MAX_CONNECTIONS", "50"),
         ("SRELAB_NO_HOST_METRICS", "true"),
         ("SRELAB_FAULTS", "true"),
@@ -205,6 +207,7 @@ fn every_flag_reads_its_environment_variable() {
         "drain_delay: 2.5s",
         "shutdown_grace: 2s",
         "header_read_timeout: 3s",
+        "body_read_timeout: 9s",
         "max_connections: Some(50)",
         "host_metrics: false",
         "faults: true",

@@ -231,3 +231,65 @@ fn peak_memory_under_floods_of_large_oversized_and_slow_bodies_stays_under_the_b
     );
     assert_eq!(server.get("/healthz").status, 200);
 }
+
+/// A body that has not fully arrived within `--body-read-timeout` gets 408
+/// `body_timeout` and its connection is closed, which frees its place under
+/// the cap: with `--max-connections 1`, a probe queued behind a trickling
+/// body is answered once the body timed out.
+#[test]
+fn a_slow_body_gets_408_after_the_body_read_timeout_and_frees_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--max-connections",
+        "1",
+        "--body-read-timeout",
+        "1s",
+        "--header-read-timeout",
+        "30s",
+    ];
+    let server = start_serve(serve_command(&dir.path().join("slow.db"), &args));
+    let addr = server.addr;
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    slow.write_all(post_head(addr, Some(1000)).as_bytes())
+        .unwrap();
+    let trickler = {
+        let mut slow = slow.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..100 {
+                if slow.write_all(b" ").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    // Queued behind the trickling body: the cap is 1.
+    let probe = std::thread::spawn(move || {
+        let mut conn = HttpConn::connect(addr).unwrap();
+        conn.send("GET", "/healthz", &[], b"", false)
+            .unwrap()
+            .status
+    });
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer)
+        .expect("the server closes the connection after its 408");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
+    // Without the timeout the body would hold the only place for good and
+    // the probe would time out.
+    assert_eq!(probe.join().unwrap(), 200);
+    drop(slow);
+    trickler.join().unwrap();
+    let metrics = server.metrics();
+    assert_eq!(
+        common::sample(
+            &metrics,
+            r#"http_requests_total{method="POST",route="/api/items",status="408"}"#
+        ),
+        Some(1.0),
+        "the 408 is counted"
+    );
+}

@@ -53,9 +53,9 @@ pub fn new_item(body: &[u8]) -> Result<NewItem, ApiError> {
 pub async fn create(
     store: &Store,
     req: Request<Incoming>,
-    max_body_bytes: usize,
+    body: h::BodyLimits,
 ) -> Result<Response, ApiError> {
-    let item = new_item(&h::read_json_body(req, max_body_bytes).await?)?;
+    let item = new_item(&h::read_json_body(req, body).await?)?;
     let item = store.insert(item).await?;
     let mut response = h::json(StatusCode::CREATED, &item);
     if let Ok(location) = HeaderValue::try_from(format!("/api/items/{}", item.id)) {
