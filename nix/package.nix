@@ -23,7 +23,8 @@ in
 
     # What the build and its tests read, nothing more: the binary embeds
     # spec/, prometheus/, grafana/ and haproxy/ files; one test reads
-    # nixos-modules/defaults.nix.
+    # nixos-modules/defaults.nix, another the fuzz targets' seed corpus, one
+    # runs scripts/soak.sh for 30 s.
     src = fs.toSource {
       root = ../.;
       fileset = fs.unions [
@@ -45,6 +46,8 @@ in
         (fs.maybeMissing ../spec)
         (fs.maybeMissing ../prometheus)
         (fs.maybeMissing ../grafana)
+        (fs.maybeMissing ../fuzz/corpus)
+        (fs.maybeMissing ../scripts/soak.sh)
       ];
     };
 

@@ -80,6 +80,9 @@
     UMask = "0077";
     Restart = "on-failure";
     RestartSec = "2s";
+    # Open connections are file descriptors. The service raises its soft
+    # limit to this hard one at start (and backs off when it still runs out).
+    LimitNOFILE = 524288;
     NoNewPrivileges = true;
     ProtectSystem = "strict";
     ProtectHome = true;

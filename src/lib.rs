@@ -13,11 +13,14 @@
 //! - [`slo`]: the SLO file turned into recording rules, burn-rate alerts,
 //!   their unit tests, error-budget panels and load gates.
 //! - [`contract`]: the metric names and buckets all of them share.
+//! - [`fuzz`]: the fuzz targets' bodies (properties of our own parsers),
+//!   run by `fuzz/` under libFuzzer and by `tests/fuzz_corpus.rs`.
 //!
 //! `main.rs` only parses the command line, calls [`run`] and prints an
 //! error with [`error_line`] and [`exit_code`].
 
 pub mod contract;
+pub mod fuzz;
 pub mod lab;
 pub mod load;
 pub mod serve;

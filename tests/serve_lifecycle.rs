@@ -96,6 +96,9 @@ fn every_flag_reads_its_environment_variable() {
         ("SRELAB_DRAIN_DELAY", "2500ms"),
         ("SRELAB_SHUTDOWN_GRACE", "2s"),
         ("SRELAB_HEADER_READ_TIMEOUT", "3s"),
+        // Its effect: tests/serve_memory.rs.
+        ("SRELAB_BODY_READ_TIMEOUT", "9s"),
+        ("SRELAB_MAX_CONNECTIONS", "50"),
         ("SRELAB_NO_HOST_METRICS", "true"),
         ("SRELAB_FAULTS", "true"),
     ];
@@ -158,6 +161,8 @@ fn every_flag_reads_its_environment_variable() {
     );
     // SRELAB_NO_HOST_METRICS
     assert!(!metrics.contains("srelab_host_"), "{metrics}");
+    // SRELAB_MAX_CONNECTIONS
+    assert_eq!(value("srelab_connections_max"), 50.0);
     // SRELAB_FAULTS: the admin endpoint is served.
     assert_eq!(server.get("/admin/faults").status, 200);
     // SRELAB_READERS: one thread per reader connection.
@@ -202,6 +207,8 @@ fn every_flag_reads_its_environment_variable() {
         "drain_delay: 2.5s",
         "shutdown_grace: 2s",
         "header_read_timeout: 3s",
+        "body_read_timeout: 9s",
+        "max_connections: Some(50)",
         "host_metrics: false",
         "faults: true",
     ] {

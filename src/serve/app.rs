@@ -119,7 +119,7 @@ impl App {
         let query = req.uri().query();
         match route {
             Route::Items if req.method() == Method::POST => {
-                items::create(&self.store, req, self.config.max_body_bytes).await
+                items::create(&self.store, req, self.config.body_limits()).await
             }
             Route::Items => items::list(&self.store, query).await,
             Route::Item => items::get(&self.store, id.unwrap_or(Err(ApiError::Internal))?).await,
@@ -130,7 +130,7 @@ impl App {
             Route::DebugPanic => panic!("the /debug/panic route panics on purpose"),
             Route::AdminFaults => match &self.faults {
                 Some(f) => {
-                    faults::admin::handle(f, &self.store, req, self.config.max_body_bytes).await
+                    faults::admin::handle(f, &self.store, req, self.config.body_limits()).await
                 }
                 None => Err(ApiError::Internal),
             },
@@ -141,7 +141,8 @@ impl App {
     }
 }
 
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
+/// The id of `/api/items/{id}`: a positive integer, else 400.
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     match raw.parse::<i64>() {
         Ok(id) if id > 0 => Ok(id),
         _ => Err(ApiError::MalformedRequest(format!(

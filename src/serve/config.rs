@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
+use super::http::BodyLimits;
 pub use super::store::{Database, DatabaseError};
 
 /// The default of `--drain-delay`: longer than HAProxy needs to take an
@@ -95,6 +96,19 @@ pub struct Args {
     #[arg(long, env = "SRELAB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// How long a request body may take to arrive in full once its handler
+    /// starts reading it; a slower one gets 408 and its connection is
+    /// closed, so a trickling client cannot hold a connection for good.
+    #[arg(long, env = "SRELAB_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
+
+    /// Most client connections open at once. Past it, a new connection is
+    /// not accepted but waits in the listen backlog until one closes; idle
+    /// connections close after --header-read-timeout, so it waits at most
+    /// about that long. Unset: no cap but the open-file limit.
+    #[arg(long, env = "SRELAB_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Do not export the srelab_host_* gauges (host CPU, memory, pressure).
     #[arg(long, env = "SRELAB_NO_HOST_METRICS")]
     pub no_host_metrics: bool,
@@ -179,6 +193,8 @@ pub struct Config {
     pub drain_delay: Duration,
     pub shutdown_grace: Duration,
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub max_connections: Option<usize>,
     pub host_metrics: bool,
     pub request_metrics: bool,
     pub debug_panic_route: bool,
@@ -192,6 +208,9 @@ impl Config {
         check_range("batch-max", args.batch_max, 1, 100_000)?;
         check_range("readers", args.readers, 1, 256)?;
         check_range("db-pool-size", args.db_pool_size, 2, 1000)?;
+        if let Some(max) = args.max_connections {
+            check_range("max-connections", max, 1, 1 << 20)?;
+        }
         Ok(Config {
             listen: args.listen,
             store: StoreConfig {
@@ -210,11 +229,21 @@ impl Config {
             drain_delay: args.drain_delay,
             shutdown_grace: args.shutdown_grace,
             header_read_timeout: args.header_read_timeout,
+            body_read_timeout: args.body_read_timeout,
+            max_connections: args.max_connections,
             host_metrics: !args.no_host_metrics,
             request_metrics: !args.no_metrics,
             debug_panic_route: args.debug_panic_route,
             faults: args.faults,
         })
+    }
+
+    /// What a request body may take.
+    pub fn body_limits(&self) -> BodyLimits {
+        BodyLimits {
+            max_bytes: self.max_body_bytes,
+            timeout: self.body_read_timeout,
+        }
     }
 }
 

@@ -16,6 +16,8 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("request body larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("request body not received in full within {timeout:?}")]
+    BodyTimeout { timeout: std::time::Duration },
     #[error("request URI longer than {limit} bytes")]
     UriTooLong { limit: usize },
     #[error("content type must be application/json")]
@@ -45,6 +47,7 @@ impl ApiError {
             ApiError::NoRoute(_) | ApiError::NoItem(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MalformedJson(_)
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::NoItem(_) => "item_not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::UriTooLong { .. } => "uri_too_long",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::MalformedJson(_) => "malformed_json",
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::MalformedRequest(_) => "malformed_request",
             ApiError::InvalidField(_) => "invalid_field",
             ApiError::Store(StoreError::Busy) => "database_busy",
+            ApiError::Store(StoreError::Full) => "database_full",
             ApiError::Store(_) => "database_unavailable",
             ApiError::Draining => "draining",
             ApiError::InjectedFault => "injected_fault",

@@ -1,6 +1,8 @@
 //! Request reading and response building shared by the handlers: bounded
 //! JSON bodies, query strings, JSON responses and error responses.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, StatusCode};
@@ -67,15 +69,19 @@ pub fn error(err: &ApiError) -> Response {
     response
 }
 
-/// Reads a JSON body of at most `limit` bytes and decodes it.
-///
-/// 415 unless the content type is `application/json`, 413 past the limit
-/// (checked from `Content-Length` first, then while reading), 400 for bytes
-/// that are not JSON, 422 for JSON of the wrong shape.
-pub async fn read_json<T: DeserializeOwned>(
-    req: Request<Incoming>,
-    limit: usize,
-) -> Result<T, ApiError> {
+/// What a request body may take: its size and the time to arrive in full.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// The bytes of a JSON body within `limits`: 415 unless the content type
+/// is `application/json`, 413 past the size (checked from `Content-Length`
+/// first, then while reading), 408 when it has not arrived in full within
+/// the timeout. [`decode_json`] decodes it.
+pub async fn read_json_body(req: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, ApiError> {
+    let limit = limits.max_bytes;
     if !is_json(req.headers().get(CONTENT_TYPE)) {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -87,9 +93,12 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
+    let collect = Limited::new(req.into_body(), limit).collect();
+    Ok(tokio::time::timeout(limits.timeout, collect)
         .await
+        .map_err(|_| ApiError::BodyTimeout {
+            timeout: limits.timeout,
+        })?
         .map_err(|err| {
             if err.downcast_ref::<LengthLimitError>().is_some() {
                 ApiError::BodyTooLarge { limit }
@@ -97,8 +106,13 @@ pub async fn read_json<T: DeserializeOwned>(
                 ApiError::MalformedRequest(format!("cannot read the body: {err}"))
             }
         })?
-        .to_bytes();
-    serde_json::from_slice(&body).map_err(|err| match err.classify() {
+        .to_bytes())
+}
+
+/// Decodes a JSON body: 400 for bytes that are not JSON, 422 for JSON of
+/// the wrong shape.
+pub fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => ApiError::InvalidField(err.to_string()),
         _ => ApiError::MalformedJson(err.to_string()),
     })

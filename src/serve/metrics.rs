@@ -45,6 +45,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub http: HttpMetrics,
     pub db: DbMetrics,
+    pub conn: ConnMetrics,
     pub host: Option<HostMetrics>,
     pub faults: FaultMetrics,
 }
@@ -55,6 +56,7 @@ impl Metrics {
         let registry = Registry::new();
         let http = HttpMetrics::new(&registry)?;
         let db = DbMetrics::new(&registry, config.request_metrics)?;
+        let conn = ConnMetrics::new(&registry)?;
         let faults = FaultMetrics::new(&registry)?;
         let host = if config.host_metrics {
             Some(HostMetrics::new(&registry)?)
@@ -80,6 +82,7 @@ impl Metrics {
             registry,
             http,
             db,
+            conn,
             host,
             faults,
         })
@@ -184,6 +187,50 @@ fn method_index(method: &Method) -> usize {
         Method::PATCH => 5,
         Method::OPTIONS => 6,
         _ => 7,
+    }
+}
+
+/// Connection-level saturation: open connections, the cap, and accepts
+/// that waited or failed (see [`super::accept`]). Cheap to clone.
+#[derive(Clone)]
+pub struct ConnMetrics {
+    pub open: IntGauge,
+    pub max: IntGauge,
+    pub limit_waits: IntCounter,
+    pub accept_errors: IntCounterVec,
+}
+
+impl ConnMetrics {
+    fn new(registry: &Registry) -> prometheus::Result<ConnMetrics> {
+        let open = IntGauge::new("srelab_connections_open", "Client connections open.")?;
+        let max = IntGauge::new(
+            "srelab_connections_max",
+            "The --max-connections cap; 0 when there is none.",
+        )?;
+        let limit_waits = IntCounter::new(
+            "srelab_connection_limit_waits_total",
+            "Times the connection cap was reached: accepting paused until a connection closed.",
+        )?;
+        let accept_errors = IntCounterVec::new(
+            Opts::new(
+                "srelab_accept_errors_total",
+                "Failed accepts, by reason: fd_limit (EMFILE/ENFILE), memory, other.",
+            ),
+            &["reason"],
+        )?;
+        for reason in ["fd_limit", "memory", "other"] {
+            accept_errors.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(max.clone()))?;
+        registry.register(Box::new(limit_waits.clone()))?;
+        registry.register(Box::new(accept_errors.clone()))?;
+        Ok(ConnMetrics {
+            open,
+            max,
+            limit_waits,
+            accept_errors,
+        })
     }
 }
 

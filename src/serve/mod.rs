@@ -4,7 +4,9 @@
 //!
 //! - [`config`]: the command line (`Args`) and the validated [`config::Config`].
 //! - [`server`]: the accept loop over an already-bound listener, HTTP/1.1 and
-//!   h2c, graceful shutdown; [`drain`]: not ready first, for load balancers.
+//!   h2c, graceful shutdown; [`accept`]: the open-file limit, accept
+//!   failures with backoff, the `--max-connections` cap; [`drain`]: not
+//!   ready first, for load balancers.
 //! - [`app`]: the shared state and the per-request wrapper (routing, RED
 //!   metrics, panic containment).
 //! - [`routes`]: method + path to a route template.
@@ -16,6 +18,7 @@
 //! - [`store`]: the item store, SQLite or PostgreSQL behind one interface.
 //! - [`faults`]: faults to inject through `/admin/faults` (`--faults`).
 
+pub mod accept;
 pub mod app;
 pub mod config;
 pub mod drain;
@@ -67,6 +70,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         // The effective settings, whether from flags, SRELAB_* or defaults.
         tracing::info!(?config, "configuration");
+        accept::raise_fd_limit();
         let app = Arc::new(app::App::new(config, metrics, store));
         if let Some(host) = app.metrics.host.clone() {
             tokio::spawn(host::start(host));

@@ -1,24 +1,26 @@
 //! The accept loop: takes an already-bound listener, the shared state and a
 //! shutdown future (tests bind `127.0.0.1:0` and hand the listener over).
 //!
-//! Each connection is served by hyper-util's auto builder (HTTP/1.1 with
-//! keep-alive, or HTTP/2 cleartext by prior knowledge). On shutdown: drain
-//! (`/readyz` at 503 while still serving, see [`super::drain`]), stop
+//! Accepting, with the connection cap and the backoff when descriptors run
+//! out, is [`super::accept`]'s. Each connection is served by hyper-util's
+//! auto builder (HTTP/1.1 with keep-alive, or HTTP/2 cleartext by prior
+//! knowledge). On shutdown: drain (`/readyz` at 503 while still serving, see
+//! [`super::drain`]), stop
 //! accepting, let requests in flight finish within `--shutdown-grace`, then
 //! commit the pending write batch.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::{StatusCode, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::accept::{Accepted, Acceptor};
 use super::app::App;
 
 /// Serves `listener` until `shutdown` resolves, keeps serving with
@@ -39,25 +41,30 @@ pub async fn run(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let (stopping_tx, stopping) = watch::channel(false);
-    let serve = |stream| {
+    let serve = |accepted| {
         let conn = Conn {
             builder: Arc::clone(&builder),
             app: Arc::clone(&app),
             watcher: graceful.watcher(),
             stopping: stopping.clone(),
         };
-        tokio::spawn(conn.serve(stream));
+        tokio::spawn(conn.serve(accepted));
     };
-    accept_until(&listener, shutdown, &serve).await;
+    let mut acceptor = Acceptor::new(
+        listener,
+        app.config.max_connections,
+        app.metrics.conn.clone(),
+    );
+    accept_until(&mut acceptor, shutdown, &serve).await;
     let drain = app.drain.begin(app.config.drain_delay);
     if !drain.is_zero() {
         tracing::info!(
             ?drain,
             "draining: /readyz answers 503, requests are still served"
         );
-        accept_until(&listener, tokio::time::sleep(drain), &serve).await;
+        accept_until(&mut acceptor, tokio::time::sleep(drain), &serve).await;
     }
-    drop(listener);
+    drop(acceptor);
     tracing::info!(
         connections = graceful.count(),
         "shutting down: draining requests in flight"
@@ -83,21 +90,14 @@ pub async fn run(
 
 /// Accepts connections and hands each to `serve` until `until` resolves.
 async fn accept_until(
-    listener: &TcpListener,
+    acceptor: &mut Acceptor,
     until: impl Future<Output = ()>,
-    serve: &impl Fn(TcpStream),
+    serve: &impl Fn(Accepted),
 ) {
     let mut until = std::pin::pin!(until);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => serve(stream),
-                Err(err) => {
-                    // Out of file descriptors, usually: back off, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            accepted = acceptor.next() => serve(accepted),
             () = &mut until => return,
         }
     }
@@ -112,7 +112,11 @@ struct Conn {
 }
 
 impl Conn {
-    async fn serve(mut self, stream: TcpStream) {
+    async fn serve(mut self, accepted: Accepted) {
+        let Accepted {
+            stream,
+            slot: _slot,
+        } = accepted;
         let _ = stream.set_nodelay(true);
         // hyper's header-read timeout starts once the protocol is known; a
         // client that connects and sends nothing is cut off here.

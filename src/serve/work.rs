@@ -26,17 +26,22 @@ struct WorkDone {
 
 /// Parses `ms`, burns CPU for that long, returns a checksum of the work.
 pub async fn run(query: Option<&str>) -> Result<Response, ApiError> {
+    let ms = ms_param(query)?;
+    let result = tokio::task::spawn_blocking(move || burn(Duration::from_millis(ms as u64)))
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    Ok(h::json(StatusCode::OK, &WorkDone { ms, result }))
+}
+
+/// The required `ms` of the query, 1 to [`MAX_MS`] (400 otherwise).
+pub fn ms_param(query: Option<&str>) -> Result<i64, ApiError> {
     let mut ms = None;
     for (key, value) in h::query_pairs(query) {
         if key == "ms" {
             ms = Some(h::int_param("ms", value, 1, MAX_MS)?);
         }
     }
-    let ms = ms.ok_or_else(|| ApiError::MalformedQuery(format!("ms=1..={MAX_MS} is required")))?;
-    let result = tokio::task::spawn_blocking(move || burn(Duration::from_millis(ms as u64)))
-        .await
-        .map_err(|_| ApiError::Internal)?;
-    Ok(h::json(StatusCode::OK, &WorkDone { ms, result }))
+    ms.ok_or_else(|| ApiError::MalformedQuery(format!("ms=1..={MAX_MS} is required")))
 }
 
 /// This thread's CPU time so far.

@@ -28,12 +28,12 @@ pub async fn handle(
     faults: &Faults,
     store: &Store,
     req: Request<Incoming>,
-    max_body_bytes: usize,
+    body: h::BodyLimits,
 ) -> Result<Response, ApiError> {
     match *req.method() {
         Method::GET => {}
         Method::POST => {
-            let fault: Fault = h::read_json(req, max_body_bytes).await?;
+            let fault: Fault = h::decode_json(&h::read_json_body(req, body).await?)?;
             fault.check()?;
             let text = serde_json::to_string(&fault).unwrap_or_default();
             faults.set(fault, store).await?;

@@ -58,6 +58,8 @@ pub enum StoreError {
     Postgres(String),
     #[error("no database connection within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("the disk holding the database is full; writes resume once space is freed")]
+    Full,
     #[error("the database is read-only (a standby in recovery)")]
     ReadOnly,
     #[error("the database threads have stopped")]
@@ -66,7 +68,10 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
-        StoreError::Sqlite(err.to_string())
+        match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Sqlite(err.to_string()),
+        }
     }
 }
 

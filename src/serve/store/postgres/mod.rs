@@ -168,6 +168,7 @@ impl Store {
 /// A driver error as the API reports it (the server's message when there is one).
 pub(crate) fn db_error(err: &tokio_postgres::Error) -> StoreError {
     match err.as_db_error() {
+        Some(db) if *db.code() == tokio_postgres::error::SqlState::DISK_FULL => StoreError::Full,
         Some(db) => StoreError::Postgres(format!("{}: {}", db.severity(), db.message())),
         None => StoreError::Postgres(err.to_string()),
     }

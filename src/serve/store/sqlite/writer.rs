@@ -28,7 +28,8 @@ pub enum Job {
         item: NewItem,
         reply: oneshot::Sender<Result<Item, StoreError>>,
     },
-    /// Take the write lock and release it (readiness).
+    /// Take the write lock and release it (readiness); while the last
+    /// commit failed for a full disk, also commit a one-page write.
     Ping {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -56,6 +57,7 @@ impl Writer {
                 wait: config.batch_wait,
                 metrics: metrics.clone(),
             },
+            full: false,
         };
         let thread = std::thread::Builder::new()
             .name("srelab-db-writer".into())
@@ -103,6 +105,8 @@ struct Batcher {
     db: Db,
     turnstile: Turnstile,
     queue: Queue,
+    /// The last commit failed because the disk is full.
+    full: bool,
 }
 
 impl Batcher {
@@ -134,8 +138,14 @@ impl Batcher {
             };
             let began = self.db.begin_write(deadline);
             stopping |= self.queue.collect(&mut batch, None);
-            let result = began.and_then(|tx| write_all(tx, &batch, &self.queue.metrics));
+            let probe = self.full;
+            let result = began.and_then(|tx| write_all(tx, &batch, probe, &self.queue.metrics));
             drop(turn);
+            match &result {
+                Ok(_) => self.full = false,
+                Err(StoreError::Full) => self.full = true,
+                Err(_) => {}
+            }
             answer(batch, result);
         }
         tracing::debug!("database writer stopped");
@@ -192,13 +202,23 @@ impl Queue {
     }
 }
 
-/// Inserts the batch's items in `tx` and commits.
-fn write_all(tx: WriteTx<'_>, batch: &[Job], metrics: &DbMetrics) -> Result<Vec<Item>, StoreError> {
+/// Inserts the batch's items in `tx` and commits; with `probe`, a batch of
+/// readiness checks alone writes a page too, to learn whether a commit fits
+/// on the disk again. On any error the transaction rolls back whole.
+fn write_all(
+    tx: WriteTx<'_>,
+    batch: &[Job],
+    probe: bool,
+    metrics: &DbMetrics,
+) -> Result<Vec<Item>, StoreError> {
     let mut stored = Vec::with_capacity(batch.len());
     for job in batch {
         if let Job::Insert { item, .. } = job {
             stored.push(tx.insert(item)?);
         }
+    }
+    if probe && stored.is_empty() {
+        tx.touch()?;
     }
     tx.commit()?;
     if !stored.is_empty() {
