@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
+use super::access_log;
+
 pub use super::store::{Database, DatabaseError};
 
 /// Arguments of `srelab serve`.
@@ -36,6 +38,18 @@ pub struct Args {
     /// Log format on stderr: `text` for terminals, `json` lines for Loki.
     #[arg(long, env = "SRELAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Which requests get an access-log line (method, route, status,
+    /// duration, bytes, instance, request id): `all`, `errors` (5xx and
+    /// 499), `slow=DURATION` (errors and requests at least that slow), `off`.
+    #[arg(long, env = "SRELAB_ACCESS_LOG", value_name = "MODE", default_value = access_log::DEFAULT)]
+    pub access_log: access_log::Mode,
+
+    /// How this instance names itself in its access log, as Prometheus'
+    /// `instance` label does [default: the bound address, with the host
+    /// name for 0.0.0.0 or ::].
+    #[arg(long, env = "SRELAB_INSTANCE", value_name = "NAME")]
+    pub instance: Option<String>,
 
     /// SQLite `synchronous` mode: `full` makes every 201 durable across power
     /// loss; `normal` only across process crashes.
@@ -157,6 +171,9 @@ pub struct Config {
     pub store: StoreConfig,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    pub access_log: access_log::Mode,
+    /// `--instance`; `None`: named after the bound address.
+    pub instance: Option<String>,
     pub shutdown_grace: Duration,
     pub header_read_timeout: Duration,
     pub host_metrics: bool,
@@ -186,6 +203,8 @@ impl Config {
             },
             max_body_bytes: args.max_body_bytes,
             log_format: args.log_format,
+            access_log: args.access_log,
+            instance: args.instance,
             shutdown_grace: args.shutdown_grace,
             header_read_timeout: args.header_read_timeout,
             host_metrics: !args.no_host_metrics,

@@ -6,7 +6,8 @@
 //! - [`server`]: the accept loop over an already-bound listener, HTTP/1.1 and
 //!   h2c, graceful shutdown.
 //! - [`app`]: the shared state and the per-request wrapper (routing, RED
-//!   metrics, panic containment).
+//!   metrics, panic containment); [`request_id`]: `X-Request-Id` kept or
+//!   made; [`access_log`]: the line per request that `--access-log` selects.
 //! - [`routes`]: method + path to a route template.
 //! - [`items`], [`work`], [`probes`]: the handlers.
 //! - [`http`]: request reading and response building; [`errors`]: the one
@@ -14,6 +15,7 @@
 //! - [`metrics`], [`host`]: the Prometheus registry, host USE gauges.
 //! - [`store`]: the item store, SQLite or PostgreSQL behind one interface.
 
+pub mod access_log;
 pub mod app;
 pub mod config;
 pub mod errors;
@@ -24,6 +26,7 @@ pub mod logging;
 pub mod metrics;
 pub mod panic;
 pub mod probes;
+pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod store;
@@ -39,13 +42,14 @@ pub use config::Args;
 
 /// Runs `srelab serve` until SIGTERM or SIGINT.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let config = config::Config::from_args(args)?;
+    let mut config = config::Config::from_args(args)?;
     logging::init(config.log_format);
     logging::log_panics();
     let std_listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
+    config.instance.get_or_insert_with(|| instance_name(addr));
     let metrics = metrics::Metrics::new(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -66,7 +70,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;
         drop(stdout);
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, instance = app.access_log.instance, access_log = ?app.config.access_log, "listening");
         server::run(listener, app, shutdown).await?;
         anyhow::Ok(())
     })?;
@@ -74,4 +78,16 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The default `--instance`: the bound address, with the host name in
+/// place of an unspecified IP (0.0.0.0 or ::), as another host scrapes it.
+fn instance_name(addr: std::net::SocketAddr) -> String {
+    if !addr.ip().is_unspecified() {
+        return addr.to_string();
+    }
+    match nix::unistd::gethostname() {
+        Ok(host) => format!("{}:{}", host.to_string_lossy(), addr.port()),
+        Err(_) => addr.to_string(),
+    }
 }
