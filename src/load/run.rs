@@ -14,6 +14,7 @@ use super::{
     html,
     metrics::{self, LoadMetrics},
     monitor::Monitor,
+    outliers::OutliersReport,
     output, probe,
     recorded::Recorded,
     report::{self, Report},
@@ -140,6 +141,7 @@ pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Resul
         config.iterations.map_or(due, |n| due.min(n))
     });
     let monitor = recorded.monitor.verdict(due, config.workers);
+    let outliers = OutliersReport::of(&recorded.outliers, config.seed, &urls);
     let timeline = timeline::build(&recorded.seconds, &urls)
         .map_err(|e| anyhow::anyhow!("the time series: {e}"))?;
     Ok(Report {
@@ -161,6 +163,7 @@ pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Resul
         phases,
         gates: judge(args, cells),
         timeline,
+        outliers,
         workers: Vec::new(),
     })
 }

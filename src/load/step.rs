@@ -90,6 +90,7 @@ pub async fn run(
                 .start
                 .get()
                 .map(|start| std::time::SystemTime::now() - start.elapsed()),
+            outliers: shared.outliers(),
         },
         rlt: rlt.map_err(|e| anyhow::anyhow!("reading rlt's report: {e}"))?,
         regression,
