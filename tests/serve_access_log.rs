@@ -255,3 +255,29 @@ fn a_mistaken_mode_is_one_line_and_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn a_sample_adds_one_in_n_of_the_other_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = serve(dir.path(), &log, "errors", &["--access-log-sample", "10"]);
+    let mut conn = HttpConn::connect(server.addr).unwrap();
+    for _ in 0..200 {
+        let r = conn.send("GET", "/healthz", &[], b"", true).unwrap();
+        assert_eq!(r.status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = access_lines(&log);
+    // Counted per runtime thread: each thread's remainder may go unlogged.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        (20 - threads..=20).contains(&lines.len()),
+        "{} lines",
+        lines.len()
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"] == "INFO" && l["status"] == 200)
+    );
+}

@@ -11,9 +11,14 @@
 //! alert's threshold), and nothing else. Deciding costs a comparison per
 //! request; writing a line costs a few microseconds, only for those.
 //!
+//! `--access-log-sample N` adds 1 in N of the other requests (counted per
+//! runtime thread, so no shared counter), at `info`: a steady trickle that
+//! shows every instance's traffic in Loki without a line per request.
+//!
 //! Levels: a 5xx is `error`, a 499 or a slow request `warn`, anything else
-//! (`--access-log all`) `info`.
+//! (`all`, or sampled) `info`.
 
+use std::cell::Cell;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -95,6 +100,8 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub struct AccessLog {
     pub mode: Mode,
+    /// Also 1 in this many of the other requests (0: none; not with `off`).
+    pub sample: u32,
     /// How the instance is named in its lines (as Prometheus' `instance` label).
     pub instance: String,
 }
@@ -116,6 +123,8 @@ impl AccessLog {
     pub fn record(&self, entry: &Entry<'_>) {
         if let Some(rating) = self.mode.rate(entry.status, entry.elapsed) {
             self.write(rating, entry);
+        } else if self.sample > 0 && self.mode != Mode::Off && sampled(self.sample) {
+            self.write(Rating::Info, entry);
         }
     }
 
@@ -151,6 +160,21 @@ impl AccessLog {
             Rating::Info => line!(tracing::Level::INFO),
         }
     }
+}
+
+thread_local! {
+    /// Requests this thread passed over since its last sampled one.
+    static SKIPPED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether this request is the thread's 1 in `n`.
+fn sampled(n: u32) -> bool {
+    SKIPPED.with(|skipped| {
+        let now = skipped.get() + 1;
+        let hit = now >= n;
+        skipped.set(if hit { 0 } else { now });
+        hit
+    })
 }
 
 #[cfg(test)]
@@ -191,5 +215,17 @@ mod tests {
         assert_eq!(Mode::All.rate(ok, MS(1)), Some(Rating::Info));
         assert_eq!(Mode::All.rate(not_found, MS(1)), Some(Rating::Info));
         assert_eq!(Mode::All.rate(failed, MS(1)), Some(Rating::Error));
+    }
+
+    #[test]
+    fn sampling_takes_one_in_n_per_thread() {
+        let hits = std::thread::spawn(|| (0..1000).filter(|_| sampled(100)).count())
+            .join()
+            .unwrap();
+        assert_eq!(hits, 10);
+        let every = std::thread::spawn(|| (0..5).filter(|_| sampled(1)).count())
+            .join()
+            .unwrap();
+        assert_eq!(every, 5);
     }
 }

@@ -37,6 +37,7 @@ impl App {
     pub fn new(config: Config, metrics: Metrics, store: Store) -> App {
         let access_log = AccessLog {
             mode: config.access_log,
+            sample: config.access_log_sample,
             instance: (config.instance.clone()).unwrap_or_else(|| config.listen.to_string()),
         };
         App {

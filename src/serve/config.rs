@@ -45,6 +45,16 @@ pub struct Args {
     #[arg(long, env = "SRELAB_ACCESS_LOG", value_name = "MODE", default_value = access_log::DEFAULT)]
     pub access_log: access_log::Mode,
 
+    /// Also log 1 in N of the requests --access-log does not select (0:
+    /// none): a steady trickle of lines from every instance (the lab uses 100).
+    #[arg(
+        long,
+        env = "SRELAB_ACCESS_LOG_SAMPLE",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub access_log_sample: u32,
+
     /// How this instance names itself in its access log, as Prometheus'
     /// `instance` label does [default: the bound address, with the host
     /// name for 0.0.0.0 or ::].
@@ -172,6 +182,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
     pub access_log: access_log::Mode,
+    pub access_log_sample: u32,
     /// `--instance`; `None`: named after the bound address.
     pub instance: Option<String>,
     pub shutdown_grace: Duration,
@@ -204,6 +215,7 @@ impl Config {
             max_body_bytes: args.max_body_bytes,
             log_format: args.log_format,
             access_log: args.access_log,
+            access_log_sample: args.access_log_sample,
             instance: args.instance,
             shutdown_grace: args.shutdown_grace,
             header_read_timeout: args.header_read_timeout,
