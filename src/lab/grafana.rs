@@ -26,13 +26,20 @@ pub fn homepath(bin: &Path, given: Option<&Path>) -> Option<PathBuf> {
         .find(|p| p.join("conf/defaults.ini").is_file())
 }
 
-/// Writes provisioning files and dashboards; returns the provisioning dir.
-pub fn write_files(state: &StateDir) -> Result<PathBuf, LabError> {
+/// Writes provisioning files and dashboards (the Loki datasource only
+/// `with_loki`); returns the provisioning dir.
+pub fn write_files(state: &StateDir, with_loki: bool) -> Result<PathBuf, LabError> {
     let prov = state.grafana().join("provisioning");
     state::write(
         &prov.join("datasources/prometheus.yaml"),
         assets::GRAFANA_DATASOURCE,
     )?;
+    let loki = prov.join("datasources/loki.yaml");
+    if with_loki {
+        state::write(&loki, assets::GRAFANA_LOKI_DATASOURCE)?;
+    } else if loki.exists() {
+        std::fs::remove_file(&loki).map_err(LabError::io(&loki))?;
+    }
     state::write(
         &prov.join("dashboards/srelab.yaml"),
         assets::GRAFANA_DASHBOARD_PROVIDER,

@@ -15,16 +15,20 @@
 //!   the state directory; [`output`]: progress on stdout.
 //! - [`process`]: children owned by guards that stop them.
 //! - [`prometheus`], [`grafana`]: their generated configuration;
+//!   [`logs`]: Loki and Alloy ([`loki`], [`alloy`]) when both are found;
 //!   [`postgres`]: the cluster (shared with the tests) and its exporter.
 //! - [`stack`]: the running lab; [`run`]: the interactive lab;
 //!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL.
 
+pub mod alloy;
 pub mod binaries;
 pub mod check;
 pub mod db_fault;
 pub mod defaults;
 pub mod error;
 pub mod grafana;
+pub mod logs;
+pub mod loki;
 pub mod output;
 pub mod ports;
 pub mod postgres;
@@ -92,6 +96,24 @@ pub struct Args {
     /// Run without node exporter even when it is found.
     #[arg(long)]
     pub no_node_exporter: bool,
+    /// Loki binary [default: `loki` on PATH]; logs need Alloy too.
+    #[arg(long, env = "SRELAB_LOKI", value_name = "PATH")]
+    pub loki_bin: Option<PathBuf>,
+    /// Grafana Alloy binary, which ships the instances' logs to Loki [default: `alloy` on PATH].
+    #[arg(long, env = "SRELAB_ALLOY", value_name = "PATH")]
+    pub alloy_bin: Option<PathBuf>,
+    /// Run without Loki and Alloy even when they are found.
+    #[arg(long)]
+    pub no_loki: bool,
+    /// Loki's HTTP port.
+    #[arg(long, default_value_t = defaults::LOKI_PORT)]
+    pub loki_port: u16,
+    /// Loki's gRPC port.
+    #[arg(long, default_value_t = defaults::LOKI_GRPC_PORT)]
+    pub loki_grpc_port: u16,
+    /// Alloy's HTTP port.
+    #[arg(long, default_value_t = defaults::ALLOY_PORT)]
+    pub alloy_port: u16,
     /// The instances' database: `sqlite` (one file in the state directory) or
     /// `postgres` (a throwaway PostgreSQL cluster in the state directory).
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
@@ -189,6 +211,20 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             args.verify_timeout.into(),
         )
         .map_err(UsageError)?;
+        let mut verify = verify;
+        if let Some(logs) = &plan.logs {
+            // The check forces a 5xx on every instance: its error line must be there.
+            let require: Vec<String> = verify
+                .spec
+                .logs
+                .iter()
+                .filter(|s| s.name == check::ERROR_LINES)
+                .map(|s| s.name.clone())
+                .collect();
+            verify
+                .with_logs(Some(logs.loki_url()), require)
+                .map_err(|e| UsageError(anyhow::anyhow!(e)))?;
+        }
         let opts = check::Options {
             duration: args.duration.into(),
             fault: !args.no_fault,
@@ -275,6 +311,24 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         }
         found.ok()
     };
+    let logs = if args.no_loki {
+        not_running.insert(logs::LOKI, "disabled by --no-loki".into());
+        None
+    } else {
+        let ports = (args.loki_port, args.loki_grpc_port, args.alloy_port);
+        let found =
+            logs::LabLogs::find(args.loki_bin.as_deref(), args.alloy_bin.as_deref(), ports)?;
+        if let Err((short, notice)) = &found {
+            notices.push(notice.clone());
+            not_running.insert(logs::LOKI, short.to_string());
+        }
+        found.ok()
+    };
+    let mut serve_args = args.serve_arg.clone();
+    if args.check && logs.is_some() {
+        // The check forces a 500 on every instance for verify's error line.
+        serve_args.push("--debug-panic-route".into());
+    }
     let postgres = match args.backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(find_postgres(args)?),
@@ -291,7 +345,8 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         grafana,
         node_exporter_bin,
         postgres,
-        serve_args: args.serve_arg.clone(),
+        serve_args,
+        logs,
         load_options: args.load_options.clone(),
         not_running,
         notices,

@@ -18,6 +18,7 @@ use nix::sys::signal::Signal;
 
 use super::defaults::{JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
 use super::error::LabError;
+use super::logs::{self, LabLogs};
 use super::output::say;
 use super::ports::{self, Port};
 use super::postgres::{self, Cluster, LabPostgres};
@@ -53,6 +54,8 @@ pub struct Plan {
     pub postgres: Option<LabPostgres>,
     /// Extra arguments for every `srelab serve`.
     pub serve_args: Vec<String>,
+    /// Loki and Alloy, when both run.
+    pub logs: Option<LabLogs>,
     /// Options for `srelab load`, given after `--`.
     pub load_options: Vec<String>,
     /// Optional programs that do not run, and why (e.g. "disabled (--no-grafana)").
@@ -74,6 +77,9 @@ impl Plan {
         }
         if self.grafana.is_some() {
             out.push(Port::new("grafana", self.grafana_port));
+        }
+        if let Some(logs) = &self.logs {
+            out.extend(logs.ports());
         }
         if let Some(pg) = &self.postgres
             && pg.exporter_bin.is_some()
@@ -217,6 +223,9 @@ impl Lab {
             let child = self.spawn_instance(i)?;
             self.instances.push(Some(child));
         }
+        if let Some(logs) = self.plan.logs.clone() {
+            logs::start(self, &logs)?;
+        }
         let node = match self.plan.node_exporter_bin.clone() {
             Some(bin) => {
                 let addr = self.plan.node_exporter_addr();
@@ -242,8 +251,10 @@ impl Lab {
         if let Some((bin, home)) = self.plan.grafana.clone() {
             let listen = ports::local(self.plan.grafana_port);
             let url = self.plan.prometheus_url();
-            let prov = grafana::write_files(&self.state)?;
-            let cmd = grafana::command(&bin, &home, &self.state, &prov, listen, &url);
+            let loki = self.plan.logs.as_ref().map(LabLogs::loki_url);
+            let prov = grafana::write_files(&self.state, loki.is_some())?;
+            let mut cmd = grafana::command(&bin, &home, &self.state, &prov, listen, &url);
+            cmd.env("SRELAB_LOKI_URL", loki.unwrap_or_default());
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())
@@ -287,7 +298,8 @@ impl Lab {
         std::fs::write(&pids, text).map_err(LabError::io(&pids))
     }
 
-    fn spawn_other(&mut self, name: &str, cmd: Command) -> Result<(), LabError> {
+    /// Starts a supervised child logging to `STATE/logs/NAME.log`.
+    pub fn spawn_other(&mut self, name: &str, cmd: Command) -> Result<(), LabError> {
         let child = self.spawn(name, cmd, Output::Log(self.state.log(name)))?;
         self.others.push(child);
         Ok(())
@@ -309,7 +321,12 @@ impl Lab {
             .arg(self.plan.instance_addr(i).to_string())
             .arg("--db")
             .arg(self.database())
-            .args(&self.plan.serve_args);
+            .arg("--instance")
+            .arg(self.plan.instance_addr(i).to_string());
+        if self.plan.logs.is_some() {
+            cmd.args(logs::serve_args());
+        }
+        cmd.args(&self.plan.serve_args);
         self.spawn(&name, cmd, Output::Log(self.state.log(&name)))
     }
 
