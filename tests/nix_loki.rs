@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 #[test]
-fn the_nixos_loki_configuration_is_the_labs() {
+fn nixos_loki_config_is_the_labs() {
     let http: SocketAddr = "127.0.0.1:3100".parse().unwrap();
     let grpc: SocketAddr = "127.0.0.1:9096".parse().unwrap();
     let dir = "/var/lib/loki";

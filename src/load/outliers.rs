@@ -272,6 +272,15 @@ pub struct OutlierReport {
     pub at: String,
 }
 
+/// A LogQL query finding the lines of requests `ks` of the run with `seed`
+/// in the servers' access logs.
+pub fn logql(seed: u64, ks: &[String]) -> String {
+    format!(
+        r#"{{job="srelab"}} | json | request_id=~"{seed:016x}-({})""#,
+        ks.join("|")
+    )
+}
+
 impl OutliersReport {
     /// The report's section, or `None` when nothing was kept.
     pub fn of(o: &Outliers, seed: u64, targets: &[String]) -> Option<OutliersReport> {
@@ -303,11 +312,7 @@ impl OutliersReport {
         ks.sort();
         ks.dedup();
         Some(OutliersReport {
-            logql: format!(
-                r#"{{job="srelab"}} | json | request_id=~"{:016x}-({})""#,
-                seed,
-                ks.join("|")
-            ),
+            logql: logql(seed, &ks),
             slowest,
             failed,
             failed_total: o.failed_total,

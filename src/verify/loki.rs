@@ -123,14 +123,18 @@ pub async fn check_signal(loki: &Loki, signal: &Signal, job: &str, result: &mut 
     };
 }
 
+/// The metric query counting a log panel's lines in the last [`PANEL_WINDOW`].
+pub fn panel_count(expr: &str) -> String {
+    format!("sum(count_over_time({expr} [{PANEL_WINDOW}]))")
+}
+
 /// A log panel passes when its stream selectors matched lines in the last
 /// [`PANEL_WINDOW`] (counted, since Loki's instant queries take only
 /// metric expressions).
 pub async fn check_panel(loki: &Loki, exprs: &[String]) -> QueryOutcome {
     let mut samples = 0;
     for expr in exprs {
-        let counted = format!("sum(count_over_time({expr} [{PANEL_WINDOW}]))");
-        match loki.query(&counted).await {
+        match loki.query(&panel_count(expr)).await {
             Ok(s) => samples += s.iter().filter(|s| s.value > 0.0).count(),
             Err(e) => {
                 return QueryOutcome::Error {
