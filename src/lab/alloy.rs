@@ -16,6 +16,9 @@ use super::error::LabError;
 use super::state::{self, StateDir};
 use crate::verify::assets;
 
+/// How often Alloy looks for the files to tail (`local.file_match`).
+pub const SYNC_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One log file to ship, and the instance it belongs to.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -39,8 +42,13 @@ pub fn sources(files: &[Source]) -> String {
             string(&f.instance)
         );
     }
+    let _ = write!(
+        a,
+        "  ]\n  sync_period = \"{}s\"\n}}\n\n",
+        SYNC_PERIOD.as_secs()
+    );
     a.push_str(
-        "  ]\n  sync_period = \"1s\"\n}\n\n\
+        "\
          loki.source.file \"srelab\" {\n  \
          targets       = local.file_match.srelab.targets\n  \
          forward_to    = [loki.process.srelab.receiver]\n  \

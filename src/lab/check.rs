@@ -113,12 +113,9 @@ async fn verify_under_load(lab: &mut Lab, opts: &Options, v: &mut Verdict) -> an
     lab.start_load(opts.duration, false)?;
     lab.wait_targets(true, Duration::from_secs(30)).await?;
     if let Some(logs) = &lab.plan.logs {
-        if !super::logs::ready(logs, STARTUP_LIMIT).await {
-            anyhow::bail!(
-                "loki did not answer /ready; see {}",
-                lab.state.log("loki").display()
-            );
-        }
+        super::logs::ready(lab, logs, STARTUP_LIMIT)
+            .await
+            .map_err(anyhow::Error::msg)?;
         super::logs::force_server_errors(lab)
             .await
             .map_err(|e| anyhow::anyhow!("forcing a 5xx for the error lines: {e}"))?;

@@ -120,17 +120,31 @@ pub fn start(lab: &mut Lab, logs: &LabLogs) -> Result<(), LabError> {
     lab.spawn_other("alloy", cmd)
 }
 
-/// Whether Loki answers `/ready` with 200 within `limit`.
-pub async fn ready(logs: &LabLogs, limit: Duration) -> bool {
-    let url = format!("{}/ready", logs.loki_url());
+/// Waits until Loki answers `/ready` and Alloy `/-/ready` with 200, within
+/// `limit`; else names the one that did not (and its log file). Alloy
+/// tails a file from its end when it first sees it, so a line written before
+/// its file source runs is never shipped: once Alloy is ready, one more
+/// file-match period passes before this returns.
+pub async fn ready(lab: &Lab, logs: &LabLogs, limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if prom::get_status(&url).await == Some(200) {
-            return true;
+    let alloy = format!("http://{}/-/ready", ports::local(logs.alloy_port));
+    for (name, url) in [
+        ("loki", format!("{}/ready", logs.loki_url())),
+        ("alloy", alloy),
+    ] {
+        while prom::get_status(&url).await != Some(200) {
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{name} did not answer {url} within {}s; see {}",
+                    limit.as_secs(),
+                    lab.state.log(name).display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    false
+    tokio::time::sleep(alloy::SYNC_PERIOD * 2).await;
+    Ok(())
 }
 
 /// `--check` with logs: one 500 on every instance (its `/debug/panic`),

@@ -91,13 +91,9 @@ async fn interactive(
     let up_after = started.elapsed();
     let grafana_ok = lab.grafana_healthy(Duration::from_secs(60)).await;
     if let Some(logs) = &lab.plan.logs
-        && !super::logs::ready(logs, STARTUP_LIMIT).await
+        && let Err(e) = super::logs::ready(lab, logs, STARTUP_LIMIT).await
     {
-        esay(format_args!(
-            "loki did not answer /ready within {}s; see {}",
-            STARTUP_LIMIT.as_secs(),
-            lab.state.log("loki").display()
-        ));
+        esay(e);
     }
     let links = prometheus_links(lab).await;
     say(summary(lab, up_after, grafana_ok, &links).trim_end());
