@@ -62,6 +62,7 @@ in
     checkFlags = [
       "--skip=nixos_defaults_agree_with_the_lab"
       "--skip=nixos_loki_config_is_the_labs"
+      "--skip=nixos_alloy_journal_labels_each_unit_as_prometheus_does"
       "--skip=chromium_"
       "--skip=logql_"
     ];

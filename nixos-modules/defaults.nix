@@ -11,6 +11,13 @@
   grafanaPort = 3000;
   nodeExporterPort = 9100;
   postgresExporterPort = 9187;
+  # Loki's HTTP and gRPC ports, Grafana Alloy's HTTP port.
+  lokiPort = 3100;
+  lokiGrpcPort = 9096;
+  alloyPort = 12345;
+  # Besides errors and slow requests, the instances log 1 in this many
+  # requests when their logs are shipped to Loki.
+  accessLogSample = 100;
   # Port of the load tool's own metrics endpoint.
   loadMetricsPort = 9464;
   # Prometheus job names.
@@ -26,5 +33,6 @@
   specPath = "spec/signals.toml";
   # Grafana uids the dashboards and the VM test rely on.
   datasourceUid = "prometheus";
+  lokiDatasourceUid = "loki";
   dashboardUid = "srelab-overview";
 }

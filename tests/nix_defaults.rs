@@ -44,6 +44,10 @@ fn lab_defaults() -> Map<String, Value> {
         "grafanaPort": defaults::GRAFANA_PORT,
         "nodeExporterPort": defaults::NODE_EXPORTER_PORT,
         "postgresExporterPort": defaults::POSTGRES_EXPORTER_PORT,
+        "lokiPort": defaults::LOKI_PORT,
+        "lokiGrpcPort": defaults::LOKI_GRPC_PORT,
+        "alloyPort": defaults::ALLOY_PORT,
+        "accessLogSample": defaults::ACCESS_LOG_SAMPLE,
         "loadMetricsPort": defaults::LOAD_METRICS_PORT,
         "job": defaults::JOB,
         "loadJob": defaults::LOAD_JOB,
@@ -53,6 +57,7 @@ fn lab_defaults() -> Map<String, Value> {
         "scrapeInterval": defaults::SCRAPE_INTERVAL,
         "specPath": defaults::SPEC_PATH,
         "datasourceUid": defaults::DATASOURCE_UID,
+        "lokiDatasourceUid": defaults::LOKI_DATASOURCE_UID,
         "dashboardUid": defaults::DASHBOARD_UID,
     });
     match expected {
