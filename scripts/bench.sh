@@ -378,7 +378,7 @@ echo
 awk -F'\t' '
   $1 == "bare_hyper" { ceil[$4] = $5 }
   { rows[NR] = $0 }
-  # The on/off pairs are the first section's; later "on" rows do not replace them.
+  # The on/off pairs are those of the first section; later "on" rows do not replace them.
   $1 != "bare_hyper" { key = $1 SUBSEP $2 SUBSEP $4; if ($3 == "on" && !(key in on)) on[key] = $5; else if ($3 == "off") off[key] = $5 }
   END {
     printf "%-10s %-30s %-5s %5s %10s %9s %9s %8s %8s %7s\n", "store", "endpoint", "instr", "conns", "req/s", "p50 ms", "p99 ms", "RSS MiB", "ceiling", "errors"

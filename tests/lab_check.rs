@@ -4,6 +4,7 @@
 //!
 //! The labs of this file run one at a time (each is a handful of processes).
 
+mod common;
 mod lab_support;
 
 use std::io::{BufRead as _, BufReader};
@@ -12,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lab_support::{ChildGuard, assert_nothing_left, free_port, free_ports, prometheus_bin, srelab};
+use common::ports::{unused_port, unused_ports};
+use lab_support::{ChildGuard, assert_nothing_left, prometheus_bin, srelab};
 use nix::sys::signal::Signal;
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -23,13 +25,13 @@ fn lab(state: &Path) -> Command {
     let mut cmd = srelab();
     cmd.arg("lab")
         .args(["--no-grafana", "--base-port"])
-        .arg(free_ports(2).to_string())
+        .arg(unused_ports(2).to_string())
         .arg("--prometheus-port")
-        .arg(free_port().to_string())
+        .arg(unused_port().to_string())
         .arg("--node-exporter-port")
-        .arg(free_port().to_string())
+        .arg(unused_port().to_string())
         .arg("--load-metrics-port")
-        .arg(free_port().to_string())
+        .arg(unused_port().to_string())
         .arg("--state-dir")
         .arg(state);
     cmd
@@ -78,7 +80,7 @@ fn check_passes_on_postgres_with_the_database_fault() {
     let state = dir.path().join("state");
     let mut cmd = lab(&state);
     cmd.args(["--backend", "postgres", "--postgres-exporter-port"])
-        .arg(free_port().to_string())
+        .arg(unused_port().to_string())
         .args(["--check", "--duration", "10s"]);
     let (code, out, err) = output(&mut cmd);
     assert_eq!(code, 0, "{out}\n{err}");

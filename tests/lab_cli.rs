@@ -2,12 +2,15 @@
 //! it), a port in use (named), a bad flag (exit 2); and the generated
 //! Prometheus configuration passes `promtool check config`.
 
+mod common;
 mod lab_support;
 
 use std::net::TcpListener;
 use std::process::Command;
 
-use lab_support::{assert_nothing_left, free_port, require, srelab};
+use common::ports::{unused_port, unused_ports};
+use common::tools::{PROMETHEUS, PROMTOOL};
+use lab_support::{assert_nothing_left, srelab};
 use srelab::lab::prometheus::{Scrape, write_config};
 use srelab::lab::state::StateDir;
 
@@ -62,18 +65,18 @@ fn a_named_prometheus_that_does_not_exist_exits_2() {
 
 #[test]
 fn a_port_in_use_is_named() {
-    require("prometheus", "install Debian's `prometheus` package");
+    PROMETHEUS.path();
     let dir = tempfile::tempdir().unwrap();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let (code, err) = stderr_of(
         srelab()
             .args(["lab", "--no-grafana", "--base-port"])
-            .arg(free_port().to_string())
+            .arg(unused_ports(2).to_string())
             .arg("--load-metrics-port")
-            .arg(free_port().to_string())
+            .arg(unused_port().to_string())
             .arg("--node-exporter-port")
-            .arg(free_port().to_string())
+            .arg(unused_port().to_string())
             .arg("--prometheus-port")
             .arg(port.to_string())
             .arg("--state-dir")
@@ -107,7 +110,6 @@ fn bad_flags_exit_2() {
 
 #[test]
 fn generated_config_passes_promtool_check_config() {
-    let promtool = require("promtool", "install Debian's `prometheus` package");
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::prepare(dir.path()).unwrap();
     for node in [None, Some("127.0.0.1:9100".parse().unwrap())] {
@@ -121,7 +123,8 @@ fn generated_config_passes_promtool_check_config() {
             postgres: node.map(|_| "127.0.0.1:9187".parse().unwrap()),
         };
         let config = write_config(&state, &scrape).unwrap();
-        let out = Command::new(&promtool)
+        let out = PROMTOOL
+            .command()
             .args(["check", "config"])
             .arg(&config)
             .output()

@@ -6,6 +6,7 @@
 //!
 //! The labs of this file run one at a time (each is a handful of processes).
 
+mod common;
 mod lab_support;
 
 use std::io::{BufRead as _, BufReader, Lines};
@@ -14,9 +15,10 @@ use std::process::{ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::ports::{unused_port, unused_ports};
 use lab_support::{
-    ChildGuard, assert_nothing_left, children_started, free_port, free_ports, http_get,
-    output_within, prometheus_bin, srelab,
+    ChildGuard, assert_nothing_left, children_started, http_get, output_within, prometheus_bin,
+    srelab,
 };
 use nix::sys::signal::Signal;
 
@@ -37,7 +39,7 @@ fn lab(state: &Path, base: u16, prometheus: u16) -> Command {
     .arg("--prometheus-port")
     .arg(prometheus.to_string())
     .arg("--load-metrics-port")
-    .arg(free_port().to_string())
+    .arg(unused_port().to_string())
     .arg("--state-dir")
     .arg(state);
     cmd
@@ -100,7 +102,7 @@ fn a_first_run_links_pids_and_verify_without_then_with_load() {
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("pids"), "999999 left-by-an-earlier-run\n").unwrap();
-    let (base, prometheus) = (free_ports(2), free_port());
+    let (base, prometheus) = (unused_ports(2), unused_port());
     let (mut lab, summary, _rest) = start(&mut lab(&state, base, prometheus));
 
     let pids = std::fs::read_to_string(state.join("pids")).unwrap();
@@ -199,7 +201,7 @@ fn load_options_pass_through_to_the_load_tool() {
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut cmd = lab(&state, free_ports(2), free_port());
+    let mut cmd = lab(&state, unused_ports(2), unused_port());
     cmd.args(["--load", "3s", "--", "-r", "50", "--mix", "list=1,create=1"]);
     let (mut lab, _, rest) = start(&mut cmd);
     let report: Vec<String> = rest

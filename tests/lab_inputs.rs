@@ -3,13 +3,15 @@
 //! that is not executable is called so, every busy port is named at once,
 //! and no notice comes before an error.
 
+mod common;
 mod lab_support;
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use lab_support::{free_port, free_ports, prometheus_bin, srelab};
+use common::ports::{unused_port, unused_ports};
+use lab_support::{prometheus_bin, srelab};
 
 /// `srelab lab` with the state directory `state` and free ports, except
 /// the instances' and Prometheus' when given.
@@ -18,15 +20,15 @@ fn lab_on(state: &Path, base: Option<u16>, prometheus: Option<u16>) -> Command {
     let mut cmd = srelab();
     cmd.arg("lab")
         .arg("--base-port")
-        .arg(base.unwrap_or_else(|| free_ports(2)).to_string())
+        .arg(base.unwrap_or_else(|| unused_ports(2)).to_string())
         .arg("--prometheus-port")
-        .arg(prometheus.unwrap_or_else(free_port).to_string())
+        .arg(prometheus.unwrap_or_else(unused_port).to_string())
         .arg("--node-exporter-port")
-        .arg(free_port().to_string())
+        .arg(unused_port().to_string())
         .arg("--load-metrics-port")
-        .arg(free_port().to_string())
+        .arg(unused_port().to_string())
         .arg("--grafana-port")
-        .arg(free_port().to_string())
+        .arg(unused_port().to_string())
         .arg("--state-dir")
         .arg(state);
     cmd

@@ -6,7 +6,7 @@
 mod common;
 mod load_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::spawn_serve;
 use load_support::{finish, http_get, num, run_load, server_count, spawn_load};
@@ -184,30 +184,34 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
         "150ms",
         "--max-p99",
         "list=5s",
+        "--max-p99",
+        "work=100ms",
     ];
     let run = run_load(&[&common[..], &slow].concat()).await;
     assert_eq!(run.code, Some(1), "{run:?}");
-    // The work takes 200 ms; a busy machine adds to it, never takes away.
-    let p99_ms = |line: &str, prefix: &str| -> f64 {
-        line.strip_prefix(prefix)
-            .and_then(|rest| rest.split("ms").next())
-            .and_then(|ms| ms.parse().ok())
-            .unwrap_or_else(|| panic!("{prefix:?}…: {}", run.stderr))
+    // `/api/work?ms=200` burns 200 ms or more: p99 cannot be below that,
+    // however busy the machine (and has no upper bound the claim needs).
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let breached = |line: &str, prefix: &str| {
+        let rest = line
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"));
+        let (p99, limit) = rest.split_once(" > ").expect("`p99 X > LIMIT`");
+        let p99: f64 = p99.strip_suffix("ms").unwrap().parse().unwrap();
+        (p99, limit.to_owned())
     };
-    let line = run.stderr.lines().next().unwrap_or_default();
-    assert!(
-        p99_ms(line, "gate max-p99 /api/work breached: p99 ") >= 200.0,
-        "{line}"
-    );
-    assert!(line.contains("> 50.00ms"), "{line}");
-    let overall = run.stderr.lines().nth(1).unwrap_or_default();
-    assert!(
-        p99_ms(overall, "gate max-p99 breached: p99 ") >= 200.0,
-        "{overall}"
-    );
+    let (p99, limit) = breached(lines[0], "gate max-p99 /api/work breached: p99 ");
+    assert!(p99 >= 200.0, "{}", run.stderr);
+    assert_eq!(limit, "50.00ms");
+    let (p99, limit) = breached(lines[1], "gate max-p99 breached: p99 ");
+    assert!(p99 >= 200.0, "{}", run.stderr);
+    assert_eq!(limit, "150.00ms");
+    let (p99, limit) = breached(lines[2], "gate max-p99 work (GET /api/work) breached: p99 ");
+    assert!(p99 >= 200.0, "{}", run.stderr);
+    assert_eq!(limit, "100.00ms");
     assert_eq!(
         run.stderr.lines().count(),
-        2,
+        3,
         "the list gate passed: {}",
         run.stderr
     );
@@ -228,6 +232,10 @@ async fn p99_gates_fire_on_a_slow_route_and_pass_on_a_healthy_one() {
     assert_eq!(gates.as_array().unwrap().len(), 3, "{gates:#}");
 }
 
+/// A real server stopped (SIGSTOP) for a second under the open model with
+/// one connection: every arrival due meanwhile waited, and its latency,
+/// counted from its due time, shows it. Counted from the send, p90 would be
+/// a few milliseconds (coordinated omission).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_shows_in_the_open_models_percentiles() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,25 +248,36 @@ async fn a_stopped_server_shows_in_the_open_models_percentiles() {
         "-r",
         "100",
         "-c",
-        "40",
+        "1",
         "-d",
-        "4s",
+        "5s",
         "-q",
         "-o",
         "json",
     ]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stop it once half a second of the run has been answered.
+    let metrics = format!("{}/metrics", server.base_url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server_count(&http_get(&metrics).await, "GET", "/api/items", "200") < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "the load never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.guard.signal(Signal::SIGSTOP);
+    let stopped = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     server.guard.signal(Signal::SIGCONT);
-    let run = finish(child, Duration::from_secs(20)).await;
+    let stop = stopped.elapsed().as_secs_f64();
+    let run = finish(child, Duration::from_secs(30)).await;
     assert_eq!(run.code, Some(0), "{run:?}");
     let steady = run.srelab()["phases"]["steady"].clone();
     assert!(
-        num(&steady, "latency.p99") >= 0.5,
-        "the 1 s stop hides in p99: {steady:#}"
+        num(&steady, "latency.p90") >= 0.3,
+        "the {stop:.2}s stop hides in p90: {steady:#}"
     );
-    assert!(num(&steady, "latency.max") >= 0.9, "{steady:#}");
+    assert!(num(&steady, "latency.max") >= 0.9 * stop, "{steady:#}");
     assert_eq!(
         num(&steady, "outcomes.ok"),
         num(&steady, "requests"),

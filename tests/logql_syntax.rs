@@ -7,9 +7,13 @@
 //! before a user's Loki refuses it. A broken expression must be flagged,
 //! or the check proves nothing.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use common::tools::NODE;
 
 use srelab::lab::defaults::{JOB, LOKI_DATASOURCE_UID};
 use srelab::verify::{assets, check, loki, queries, spec::Spec};
@@ -22,13 +26,14 @@ fn parse(exprs: &[String]) -> Vec<Option<String>> {
         "Grafana's LogQL grammar is not installed: run `npm ci --prefix tests/logql` \
          (scripts/test.sh does; it needs Node.js and npm)"
     );
-    let mut child = Command::new("node")
+    let mut child = NODE
+        .command()
         .arg("check.mjs")
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js"));
+        .expect("starting node");
     let input = serde_json::to_vec(exprs).unwrap();
     child.stdin.take().unwrap().write_all(&input).unwrap();
     let out = child.wait_with_output().unwrap();

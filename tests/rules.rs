@@ -1,33 +1,19 @@
 //! The alert rules: valid for promtool, unit-tested by promtool, each with
 //! severity and annotations, and every expression extractable by verify.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 
 use srelab::verify::{assets, queries};
-
-/// The promtool binary: `SRELAB_PROMTOOL`, else PATH; fails clearly when missing.
-fn promtool() -> PathBuf {
-    if let Some(p) = std::env::var_os("SRELAB_PROMTOOL") {
-        return p.into();
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("promtool"))
-        .find(|p| p.is_file())
-        .expect(
-            "promtool not found on PATH: install Debian's `prometheus` package \
-             (scripts/test.sh does) or use `nix develop`",
-        )
-}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn run_promtool(args: &[&str]) {
-    let out = Command::new(promtool())
+    let out = common::tools::PROMTOOL
+        .command()
         .args(args)
         .current_dir(repo())
         .output()
@@ -48,6 +34,114 @@ fn promtool_check_rules() {
 #[test]
 fn promtool_unit_tests_pass() {
     run_promtool(&["test", "rules", "prometheus/alerts.test.yml"]);
+}
+
+/// Changes to the rules that their unit tests must notice: each threshold
+/// and `for:` moved, 4xx counted as errors.
+const RULE_MUTATIONS: &[(&str, &str, &str)] = &[
+    (
+        "error ratio 1% -> 2.5%",
+        r#"(rate(http_requests_total{job="srelab"}[1m])) > 0.01"#,
+        r#"(rate(http_requests_total{job="srelab"}[1m])) > 0.025"#,
+    ),
+    (
+        "4xx counted as errors",
+        r#"status=~"5..""#,
+        r#"status=~"[45]..""#,
+    ),
+    (
+        "error ratio for 2m -> 1m",
+        "> 0.01\n        for: 2m",
+        "> 0.01\n        for: 1m",
+    ),
+    (
+        "instance down for 10s -> 5s",
+        "up{job=\"srelab\"} == 0\n        for: 10s",
+        "up{job=\"srelab\"} == 0\n        for: 5s",
+    ),
+    (
+        "instance down for 10s -> 15s",
+        "up{job=\"srelab\"} == 0\n        for: 10s",
+        "up{job=\"srelab\"} == 0\n        for: 15s",
+    ),
+    ("p99 250 ms -> 400 ms", "[1m]))) > 0.25", "[1m]))) > 0.4"),
+    (
+        "p99 for 5m -> 4m",
+        "> 0.25\n        for: 5m",
+        "> 0.25\n        for: 4m",
+    ),
+    (
+        "CPU 90% -> 60%",
+        r#"srelab_host_cpu_utilization_ratio{job="srelab"} > 0.9"#,
+        r#"srelab_host_cpu_utilization_ratio{job="srelab"} > 0.6"#,
+    ),
+    (
+        "CPU for 5m -> 6m",
+        "> 0.9\n        for: 5m",
+        "> 0.9\n        for: 6m",
+    ),
+    ("memory growth for 15m -> 11m", "for: 15m", "for: 11m"),
+    (
+        "memory limit 90% -> 80%",
+        "0.9 * srelab_host_memory_total_bytes",
+        "0.8 * srelab_host_memory_total_bytes",
+    ),
+    ("memory horizon 4h -> 2h", "4 * 3600", "2 * 3600"),
+    ("busy retries 1/s -> 0.1/s", "[5m]) > 1\n", "[5m]) > 0.1\n"),
+    (
+        "busy retries for 5m -> 3m",
+        "[5m]) > 1\n        for: 5m",
+        "[5m]) > 1\n        for: 3m",
+    ),
+];
+
+/// Starts `promtool test rules` of the unit tests against `rules`, in a
+/// temp dir of its own.
+fn start_unit_tests_against(rules: &str) -> (tempfile::TempDir, std::process::Child) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("alerts.yml"), rules).unwrap();
+    std::fs::copy(
+        repo().join("prometheus/alerts.test.yml"),
+        dir.path().join("alerts.test.yml"),
+    )
+    .unwrap();
+    let child = common::tools::PROMTOOL
+        .command()
+        .args(["test", "rules", "alerts.test.yml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("running promtool");
+    (dir, child)
+}
+
+#[test]
+fn every_rule_mutation_fails_the_unit_tests() {
+    let rules = std::fs::read_to_string(repo().join("prometheus/alerts.yml")).unwrap();
+    let mut variants = vec![("the unmutated rules", rules.clone())];
+    for (name, from, to) in RULE_MUTATIONS {
+        assert_eq!(
+            rules.matches(from).count(),
+            1,
+            "{name}: `{from}` is not in the rules once"
+        );
+        variants.push((name, rules.replacen(from, to, 1)));
+    }
+    // All at once: each run evaluates half an hour of rules every 2s.
+    let runs: Vec<_> = variants
+        .iter()
+        .map(|(name, rules)| (*name, start_unit_tests_against(rules)))
+        .collect();
+    let passed: Vec<&str> = runs
+        .into_iter()
+        .filter_map(|(name, (_dir, mut child))| child.wait().unwrap().success().then_some(name))
+        .collect();
+    assert_eq!(
+        passed,
+        ["the unmutated rules"],
+        "prometheus/alerts.test.yml must pass the rules and fail every mutation of them"
+    );
 }
 
 fn alert_names() -> Vec<String> {

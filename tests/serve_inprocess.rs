@@ -2,26 +2,11 @@
 //! listener and a shutdown future, and each instance owns its registry,
 //! so two instances in one process count separately.
 
-use std::sync::Arc;
+mod common;
 
-use clap::Parser;
-use srelab::serve::{app::App, config::Config, metrics::Metrics, server, store::Store};
+use common::inprocess::{Running, app};
+use srelab::serve::app::App;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: srelab::serve::Args,
-}
-
-async fn app(db: &std::path::Path) -> Arc<App> {
-    let cli = Cli::parse_from(["test", "--db", db.to_str().unwrap(), "--no-host-metrics"]);
-    let config = Config::from_args(cli.args).unwrap();
-    let metrics = Metrics::new(&config).unwrap();
-    let store = Store::open(&config.store, &metrics).await.unwrap();
-    Arc::new(App::new(config, metrics, store))
-}
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -38,16 +23,9 @@ async fn two_instances_in_one_process_have_their_own_counters_and_stop_on_reques
     let db = dir.path().join("inproc.db");
     let mut running = Vec::new();
     for _ in 0..2 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = app(&db).await;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(listener, Arc::clone(&app), async {
-            let _ = stopped.await;
-        }));
-        running.push((addr, app, stop, task));
+        running.push(Running::start(app(&db, &[]).await).await);
     }
-    let (first, second) = (running[0].0, running[1].0);
+    let (first, second) = (running[0].addr, running[1].addr);
     assert!(get(first, "/healthz").await.starts_with("HTTP/1.1 200"));
     assert!(get(first, "/healthz").await.starts_with("HTTP/1.1 200"));
     assert!(get(second, "/nope").await.starts_with("HTTP/1.1 404"));
@@ -58,12 +36,11 @@ async fn two_instances_in_one_process_have_their_own_counters_and_stop_on_reques
         text.lines()
             .find_map(|l| l.strip_prefix(series).map(str::to_owned))
     };
-    assert_eq!(count(&running[0].1).as_deref(), Some("2"));
-    assert_eq!(count(&running[1].1), None);
+    assert_eq!(count(&running[0].app).as_deref(), Some("2"));
+    assert_eq!(count(&running[1].app), None);
 
-    for (_, _, stop, task) in running {
-        stop.send(()).unwrap();
-        task.await.unwrap().unwrap();
+    for server in running {
+        server.stop().await;
     }
     assert!(tokio::net::TcpStream::connect(first).await.is_err());
 }

@@ -3,47 +3,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use common::tools::promtool_check_metrics;
 
 use common::{HttpConn, Server, request, sample, serve_command, spawn_serve, start_serve};
-
-const PROMTOOL: &str = "/usr/bin/promtool";
 
 fn server(extra: &[&str]) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_serve(&dir.path().join("metrics.db"), extra);
     (dir, server)
-}
-
-/// Runs `promtool check metrics` on `text`; returns its complaints.
-fn promtool_check(text: &str) -> String {
-    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| PROMTOOL.into());
-    let mut child = Command::new(&promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {promtool} ({e}): install Debian's prometheus package or set PROMTOOL"
-            )
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool failed: {report}");
-    report
 }
 
 fn drive_every_route(server: &Server) {
@@ -73,7 +42,7 @@ fn metrics_pass_promtool_and_carry_the_contract_names() {
     assert!(first.contains("srelab_host_memory_total_bytes "), "{first}");
     drive_every_route(&server);
     let text = server.metrics();
-    let report = promtool_check(&text);
+    let report = promtool_check_metrics(&text);
     assert!(report.trim().is_empty(), "promtool complains:\n{report}");
     for name in [
         "http_requests_total",
@@ -127,6 +96,58 @@ fn metrics_pass_promtool_and_carry_the_contract_names() {
         1.0
     );
     assert_eq!(counted(r#"srelab_db_write_batch_size_count"#), 1.0);
+}
+
+/// `http_request_duration_seconds` holds the request's own time, in
+/// seconds: `/api/work?ms=200` burns at least 200 ms, and the server cannot
+/// have timed more than the client waited. Its one observation (the sum)
+/// is counted in exactly the buckets at or above it.
+#[test]
+fn a_request_of_known_duration_lands_in_its_buckets_and_sum() {
+    let (_dir, server) = server(&[]);
+    let sent = std::time::Instant::now();
+    assert_eq!(server.get("/api/work?ms=200").status, 200);
+    let waited = sent.elapsed().as_secs_f64();
+    let text = server.metrics();
+    let series = |part: &str, le: &str| {
+        let labels = r#"method="GET",route="/api/work""#;
+        let value = sample(
+            &text,
+            &format!("http_request_duration_seconds_{part}{{{labels}{le}}}"),
+        );
+        value.unwrap_or_else(|| panic!("no {part}{le} for GET /api/work:\n{text}"))
+    };
+    assert_eq!(series("count", ""), 1.0);
+    let took = series("sum", "");
+    assert!(
+        (0.2..=waited).contains(&took),
+        "recorded {took}, the work takes 200 ms and the client waited {waited:.3} s"
+    );
+    for le in srelab::serve::metrics::LATENCY_BUCKETS {
+        let expected = if took <= *le { 1.0 } else { 0.0 };
+        assert_eq!(
+            series("bucket", &format!(r#",le="{le}""#)),
+            expected,
+            "le={le}, took {took}"
+        );
+    }
+    assert_eq!(series("bucket", r#",le="+Inf""#), 1.0);
+}
+
+/// `process_cpu_seconds_total` moves by the CPU time the process used, at
+/// the kernel's resolution: 300 ms of work is a fraction of a second, not
+/// 0 or 1 (the `prometheus` crate's own collector counts whole seconds).
+#[test]
+fn process_cpu_seconds_count_fractions_of_a_second() {
+    let (_dir, server) = server(&["--no-host-metrics"]);
+    let cpu = || sample(&server.metrics(), "process_cpu_seconds_total").unwrap();
+    let before = cpu();
+    assert_eq!(server.get("/api/work?ms=300").status, 200);
+    let used = cpu() - before;
+    assert!(
+        used > 0.0 && used < 1.0,
+        "{used} s of CPU counted for 300 ms of work"
+    );
 }
 
 #[test]

@@ -3,12 +3,14 @@
 //! that does not answer is one line after a short wait, not after the
 //! signals' timeout.
 
+mod common;
 mod lab_support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use lab_support::{free_port, output_within, srelab};
+use common::ports::unused_port;
+use lab_support::{output_within, srelab};
 
 /// Runs verify with `args`, within `limit`: far below the `--timeout 10m`
 /// the calls give, so a fast failure cannot wait for the signals' timeout.
@@ -38,7 +40,7 @@ fn a_url_that_is_not_one_exits_2_at_once() {
 
 #[test]
 fn an_unreachable_prometheus_is_one_line() {
-    let url = format!("http://127.0.0.1:{}", free_port());
+    let url = format!("http://127.0.0.1:{}", unused_port());
     let (code, out, err) = verify(&["--prometheus", &url, "--timeout", "10m"], LIMIT);
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -53,7 +55,7 @@ fn an_unreachable_prometheus_is_one_line() {
 #[test]
 fn input_files_are_read_before_any_query_and_mistakes_exit_2() {
     // An unreachable Prometheus: a query would fail otherwise.
-    let url = format!("http://127.0.0.1:{}", free_port());
+    let url = format!("http://127.0.0.1:{}", unused_port());
     let dir = tempfile::tempdir().unwrap();
     let bad_rules = dir.path().join("r.yml");
     std::fs::write(
@@ -104,7 +106,7 @@ fn the_environment_names_the_url_and_spec_too() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not-a-url"), "{err}");
-    let url = format!("http://127.0.0.1:{}", free_port());
+    let url = format!("http://127.0.0.1:{}", unused_port());
     let out = Command::new(env!("CARGO_BIN_EXE_srelab"))
         .args(["verify", "--prometheus", &url])
         .env("SRELAB_SPEC", "/nonexistent-env.toml")

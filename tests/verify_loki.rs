@@ -10,6 +10,7 @@
 //! query with `$job` replaced, URL-encoded) as well as how it judges the
 //! answers. Prometheus is the real one.
 
+mod common;
 mod lab_support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -262,7 +263,7 @@ fn without_loki_the_log_signals_are_skipped_and_said_so() {
 #[test]
 fn an_unreachable_loki_is_named() {
     let prom = Prometheus::start(JOB);
-    let port = lab_support::free_port();
+    let port = common::ports::unused_port();
     let url = format!("http://127.0.0.1:{port}");
     let (code, out, err) = verify(&prom, &["--loki", &url, "--timeout", "3s"]);
     assert_eq!(code, 1, "{out}{err}");

@@ -3,6 +3,7 @@
 //! missing signal with exit 1, fails on a dashboard query that errors or
 //! returns no data, and reports as a table or JSON.
 
+mod common;
 mod lab_support;
 
 use std::path::Path;
@@ -117,11 +118,18 @@ fn passes_when_every_signal_exists_and_fails_naming_a_missing_one() {
 fn dashboard_queries_must_run_and_return_data() {
     let prom = Prometheus::start(JOB);
     let broken = "sum(rate(up{job=\"$job\"}[1m]";
-    let (code, out, err) = verify(&prom.url, SPEC, &[broken], &["--timeout", "20s"]);
+    let started = std::time::Instant::now();
+    let (code, out, err) = verify(&prom.url, SPEC, &[broken], &["--timeout", "120s"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("d.json panel \"panel\": query failed: bad_data"),
         "{err}"
+    );
+    // Prometheus rejected it: asking again cannot help, so verify does not
+    // wait out its timeout.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "a rejected query was retried until the timeout"
     );
 
     let empty = r#"srelab_nobody_exports_this{job="$job"}"#;
@@ -132,6 +140,16 @@ fn dashboard_queries_must_run_and_return_data() {
         "{err}"
     );
 
+    // A panel whose metrics the spec marks optional may have no data.
+    let optional =
+        format!("{SPEC}\n[dashboards]\noptional_metrics = ['srelab_nobody_exports_this']\n");
+    let (code, out, err) = verify(&prom.url, &optional, &[empty], &["--timeout", "20s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("skipped (no data; the spec marks its metrics optional): d.json panel"),
+        "{out}"
+    );
+
     // A panel of a job Prometheus does not scrape is skipped, not failed.
     let other_job = r#"srelab_load_requests_total{job="srelab-load"}"#;
     let (code, out, err) = verify(&prom.url, SPEC, &[other_job], &["--timeout", "20s"]);
@@ -140,6 +158,43 @@ fn dashboard_queries_must_run_and_return_data() {
         out.contains("skipped (no data: job srelab-load is not scraped): d.json panel"),
         "{out}"
     );
+}
+
+/// Every alert rule's expression must run: one Prometheus rejects fails
+/// verify, naming the rule.
+#[test]
+fn a_rule_whose_query_fails_is_named() {
+    let prom = Prometheus::start(JOB);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(&spec, SPEC).unwrap();
+    std::fs::create_dir(dir.path().join("no-dashboards")).unwrap();
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: t\n    rules:\n      - alert: Fine\n        expr: up == 0\n\
+         \x20     - alert: Broken\n        expr: sum(rate(up[1m]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(srelab()
+        .args([
+            "verify",
+            "--prometheus",
+            &prom.url,
+            "--job",
+            JOB,
+            "--timeout",
+            "20s",
+        ])
+        .arg("--spec")
+        .arg(&spec)
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--dashboards")
+        .arg(dir.path().join("no-dashboards")));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("rule Broken: query failed: bad_data"), "{err}");
+    assert!(!err.contains("rule Fine"), "{err}");
 }
 
 #[test]
@@ -171,7 +226,7 @@ fn json_output() {
 
 #[test]
 fn unreachable_prometheus_fails() {
-    let port = lab_support::free_port();
+    let port = common::ports::unused_port();
     let url = format!("http://127.0.0.1:{port}");
     let (code, _, err) = run(srelab().args(["verify", "--prometheus", &url, "--timeout", "1s"]));
     assert_eq!(code, 1, "{err}");

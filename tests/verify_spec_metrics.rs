@@ -32,8 +32,13 @@ fn is_postgres_only(name: &str) -> bool {
     name.starts_with("srelab_db_pool_")
 }
 
-fn the_spec_dashboards_and_rules_name_only_exported_metrics(backend: Backend) {
-    let db = TestDb::new(backend);
+fn psi() -> bool {
+    std::path::Path::new("/proc/pressure").exists()
+}
+
+/// The sample names a real `srelab serve` on `db` exports after a few
+/// requests of every kind, once its background gauges have been refreshed.
+fn exported_by_serve(db: &TestDb) -> BTreeSet<String> {
     let serve = db.serve(&[]);
     for i in 0..5 {
         let r = serve.post_json("/api/items", &format!(r#"{{"name":"n{i}","value":{i}}}"#));
@@ -43,27 +48,38 @@ fn the_spec_dashboards_and_rules_name_only_exported_metrics(backend: Backend) {
     assert_eq!(serve.get("/api/items/1").status, 200);
     assert_eq!(serve.get("/api/work?ms=2").status, 200);
     // Host gauges (and PSI, where the kernel has it) are refreshed in the
-    // background: give them a moment.
-    let psi = std::path::Path::new("/proc/pressure").exists();
+    // background: wait for them.
     let mut text = String::new();
     for _ in 0..100 {
         text = serve.metrics();
         let host = text.contains("srelab_host_cpu_utilization_ratio ");
-        if host && (!psi || text.contains("srelab_host_pressure_stalled_seconds_total{")) {
+        if host && (!psi() || text.contains("srelab_host_pressure_stalled_seconds_total{")) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let have = exported(&text);
+    exported(&text)
+}
 
-    let spec = Spec::embedded();
-    let may_lack =
-        |m: &str| is_other_component(m) || (backend == Backend::Sqlite && is_postgres_only(m));
-    let missing: Vec<_> = spec
-        .metric_names()
+/// The metrics `spec` names that `have` lacks, except those `may_lack`.
+fn unexported(
+    spec: &Spec,
+    have: &BTreeSet<String>,
+    may_lack: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    spec.metric_names()
         .into_iter()
         .filter(|m| !have.contains(m) && !may_lack(m))
-        .collect();
+        .collect()
+}
+
+fn the_spec_dashboards_and_rules_name_only_exported_metrics(backend: Backend) {
+    let db = TestDb::new(backend);
+    let have = exported_by_serve(&db);
+    let may_lack =
+        |m: &str| is_other_component(m) || (backend == Backend::Sqlite && is_postgres_only(m));
+    let spec = Spec::embedded();
+    let missing = unexported(&spec, &have, may_lack);
     assert!(
         missing.is_empty(),
         "the spec names metrics srelab serve does not export: {missing:?}"
@@ -82,7 +98,7 @@ fn the_spec_dashboards_and_rules_name_only_exported_metrics(backend: Backend) {
     let missing: Vec<_> = named
         .iter()
         .filter(|m| !may_lack(m) && !have.contains(*m))
-        .filter(|m| *m != "srelab_host_pressure_stalled_seconds_total" || psi)
+        .filter(|m| *m != "srelab_host_pressure_stalled_seconds_total" || psi())
         .collect();
     assert!(
         missing.is_empty(),
@@ -90,15 +106,19 @@ fn the_spec_dashboards_and_rules_name_only_exported_metrics(backend: Backend) {
     );
 }
 
+/// The check above against a spec that names one metric the service
+/// exports and one it does not: it names exactly the missing one.
 #[test]
 fn a_metric_nobody_exports_is_caught() {
     let spec = Spec::parse(
-        "[[signal]]\nname='x'\narea='t'\nquery='rate(srelab_nobody_exports_this{job=\"$job\"}[1m])'\nexpect='present'\n",
+        "[[signal]]\nname='x'\narea='t'\nquery='rate(srelab_nobody_exports_this{job=\"$job\"}[1m])'\nexpect='present'\n\
+         [[signal]]\nname='y'\narea='t'\nquery='sum(http_requests_total{job=\"$job\"})'\nexpect='present'\n",
         "test",
     )
     .unwrap();
+    let db = TestDb::new(Backend::Sqlite);
     assert_eq!(
-        spec.metric_names().into_iter().collect::<Vec<_>>(),
+        unexported(&spec, &exported_by_serve(&db), is_other_component),
         ["srelab_nobody_exports_this"]
     );
 }

@@ -250,11 +250,14 @@ impl Lab {
         self.spawn_other("prometheus", cmd)?;
         if let Some((bin, home)) = self.plan.grafana.clone() {
             let listen = ports::local(self.plan.grafana_port);
-            let url = self.plan.prometheus_url();
+            let prometheus = self.plan.prometheus_url();
             let loki = self.plan.logs.as_ref().map(LabLogs::loki_url);
+            let urls = grafana::Datasources {
+                prometheus: &prometheus,
+                loki: loki.as_deref(),
+            };
             let prov = grafana::write_files(&self.state, loki.is_some())?;
-            let mut cmd = grafana::command(&bin, &home, &self.state, &prov, listen, &url);
-            cmd.env("SRELAB_LOKI_URL", loki.unwrap_or_default());
+            let cmd = grafana::command(&bin, &home, &self.state, &prov, listen, &urls);
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())

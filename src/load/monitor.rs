@@ -156,16 +156,19 @@ impl Monitor {
                 };
                 let wall = now.0.duration_since(last.0).as_secs_f64();
                 let share = (cpu - before) / (wall * cores);
-                {
-                    let mut s = monitor.cpu.lock().unwrap_or_else(|e| e.into_inner());
-                    s.samples += 1;
-                    s.saturated += u64::from(share >= SATURATED);
-                    s.max = s.max.max(share);
-                }
+                monitor.cpu_sample(share);
                 each(share);
                 last = now;
             }
         })
+    }
+
+    /// Records one CPU sample: the share of all cores the process used.
+    fn cpu_sample(&self, share: f64) {
+        let mut s = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
+        s.samples += 1;
+        s.saturated += u64::from(share >= SATURATED);
+        s.max = s.max.max(share);
     }
 
     /// The verdict, given how many arrivals were due (open model only).
@@ -324,6 +327,28 @@ mod tests {
             late.warnings[0].contains("timer lag"),
             "{:?}",
             late.warnings
+        );
+    }
+
+    #[test]
+    fn a_saturated_cpu_in_more_than_a_tenth_of_the_samples_is_untrustworthy() {
+        let m = Monitor::default();
+        for share in [0.2, 0.5, 0.97, 0.3, 0.1, 0.2, 0.4, 0.3, 0.2, 0.94] {
+            m.cpu_sample(share);
+        }
+        let ok = m.verdict(None, 4);
+        assert!(
+            ok.trustworthy,
+            "one saturated sample in ten: {:?}",
+            ok.warnings
+        );
+        assert_eq!((ok.cpu_samples, ok.cpu_saturated_samples), (10, 1));
+        m.cpu_sample(0.95);
+        let bad = m.verdict(None, 4);
+        assert!(!bad.trustworthy);
+        assert_eq!(
+            bad.warnings,
+            ["the tool's own CPU was saturated in 2 of 11 samples (max 97% of the cores)"]
         );
     }
 }

@@ -71,6 +71,32 @@ mod tests {
     }
 
     #[test]
+    fn due_before_counts_exactly_the_arrivals_offset_schedules() {
+        let tick = Duration::from_micros(1);
+        for s in [
+            Schedule::new(100.0, Duration::ZERO),
+            Schedule::new(100.0, Duration::from_secs(4)),
+            Schedule::new(7.0, Duration::from_millis(2500)),
+        ] {
+            for k in 0..600 {
+                let due = s.offset(k);
+                assert_eq!(
+                    s.due_before(due + tick),
+                    k + 1,
+                    "{s:?}: just after arrival {k}"
+                );
+                if due > tick {
+                    assert_eq!(
+                        s.due_before(due - tick),
+                        k,
+                        "{s:?}: just before arrival {k}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn ramp_then_steady() {
         let s = Schedule::new(100.0, Duration::from_secs(2));
         // 100 arrivals during the 2 s ramp, then 100 per second.

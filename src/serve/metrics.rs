@@ -14,6 +14,7 @@ use prometheus::{
 
 use super::config::Config;
 use super::host::HostMetrics;
+use super::process::ProcessMetrics;
 use super::routes::Route;
 
 /// Latency histogram buckets in seconds, from sub-millisecond to seconds.
@@ -76,8 +77,7 @@ impl Metrics {
             ])
             .set(1);
         registry.register(Box::new(build_info))?;
-        let process = prometheus::process_collector::ProcessCollector::for_self();
-        registry.register(Box::new(process))?;
+        registry.register(Box::new(ProcessMetrics::for_self()?))?;
         Ok(Metrics {
             registry,
             http,

@@ -12,7 +12,8 @@
 //! - [`items`], [`work`], [`probes`]: the handlers.
 //! - [`http`]: request reading and response building; [`errors`]: the one
 //!   mapping from errors to status codes and JSON.
-//! - [`metrics`], [`host`]: the Prometheus registry, host USE gauges.
+//! - [`metrics`], [`host`], [`process`]: the Prometheus registry, host USE
+//!   gauges, the `process_*` metrics.
 //! - [`store`]: the item store, SQLite or PostgreSQL behind one interface.
 
 pub mod access_log;
@@ -26,6 +27,7 @@ pub mod logging;
 pub mod metrics;
 pub mod panic;
 pub mod probes;
+pub mod process;
 pub mod request_id;
 pub mod routes;
 pub mod server;
@@ -61,6 +63,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot open database {}", config.store.database))?;
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        // The effective settings, whether from flags, SRELAB_* or defaults.
+        tracing::info!(?config, "configuration");
         let app = Arc::new(app::App::new(config, metrics, store));
         if let Some(host) = app.metrics.host.clone() {
             tokio::spawn(host::start(host));

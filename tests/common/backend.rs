@@ -60,14 +60,7 @@ impl TestDb {
     pub fn rows(&self) -> Vec<Row> {
         const SELECT: &str = "SELECT id, name, value, created_at FROM items ORDER BY id";
         match &self.postgres {
-            Some(pg) => pg
-                .query(PG_DB, SELECT)
-                .iter()
-                .map(|r| {
-                    let at: time::OffsetDateTime = r.get(3);
-                    (r.get(0), r.get(1), r.get(2), at.format(&Rfc3339).unwrap())
-                })
-                .collect(),
+            Some(pg) => pg.query(PG_DB, SELECT).iter().map(pg_row).collect(),
             None => {
                 let conn = rusqlite::Connection::open(&self.db).unwrap();
                 let mut stmt = conn.prepare(SELECT).unwrap();
@@ -78,6 +71,52 @@ impl TestDb {
             }
         }
     }
+
+    /// A reader with a connection of its own: the database as another
+    /// process sees it, not through the server under test.
+    pub fn reader(&self) -> RowReader {
+        match &self.postgres {
+            Some(pg) => RowReader::Postgres(pg.client(PG_DB)),
+            None => RowReader::Sqlite(
+                rusqlite::Connection::open_with_flags(
+                    &self.db,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap(),
+            ),
+        }
+    }
+}
+
+/// Reads single rows of `items` over its own connection ([`TestDb::reader`]).
+pub enum RowReader {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl RowReader {
+    /// The row with this id, as this connection sees it now.
+    pub fn row(&self, id: i64) -> Option<Row> {
+        const SELECT: &str = "SELECT id, name, value, created_at FROM items WHERE id = $1";
+        match self {
+            RowReader::Sqlite(conn) => {
+                use rusqlite::OptionalExtension;
+                conn.query_row(&SELECT.replace('$', "?"), [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+                .unwrap()
+            }
+            RowReader::Postgres(client) => Postgres::query_with(client, SELECT, &[&id])
+                .first()
+                .map(pg_row),
+        }
+    }
+}
+
+fn pg_row(r: &tokio_postgres::Row) -> Row {
+    let at: time::OffsetDateTime = r.get(3);
+    (r.get(0), r.get(1), r.get(2), at.format(&Rfc3339).unwrap())
 }
 
 /// A row of `items`: id, name, value, created_at (RFC 3339).

@@ -2,10 +2,16 @@
 //! processes, `spawn_serve` (starts `srelab serve` on a free port and reads
 //! its startup line), and a tiny blocking HTTP/1.1 client over a raw
 //! `TcpStream`, so tests can also send what a polite client would not.
+//! [`tools`] finds the external programs the tests run, on PATH only.
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod inprocess;
+pub mod lossy_vfs;
+pub mod ports;
 pub mod postgres;
+pub mod sqlite_wal;
+pub mod tools;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -146,6 +146,30 @@ impl Postgres {
         })
     }
 
+    /// A client of database `db` with a connection of its own, for tests
+    /// that read rows from many threads while servers write them.
+    pub fn client(&self, db: &str) -> tokio_postgres::Client {
+        let url = self.cluster.url(db);
+        runtime().block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+            tokio::spawn(conn);
+            client
+        })
+    }
+
+    /// Runs one query on `client` (from [`Postgres::client`]).
+    pub fn query_with(
+        client: &tokio_postgres::Client,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Vec<tokio_postgres::Row> {
+        runtime()
+            .block_on(client.query(sql, params))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// The end of the server's log, for failure messages.
     pub fn log_tail(&self) -> String {
         srelab::lab::process::tail(&self.log, 20)

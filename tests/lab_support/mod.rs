@@ -1,11 +1,13 @@
-//! Helpers of the lab and verify tests: the srelab binary, free ports, a
-//! guarded child process, a real Prometheus, and the check that no process
-//! of a lab is left running.
+//! Helpers of the lab and verify tests: the srelab binary, a guarded child
+//! process, a real Prometheus on a port it picked itself, and the check that
+//! no process of a lab is left running. Ports and programs come from
+//! `tests/common` (`ports`, `tools`), which every user of this module
+//! declares beside it.
 
 #![allow(dead_code)]
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -13,51 +15,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::common::tools::PROMETHEUS;
+
 /// The srelab binary under test.
 pub fn srelab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_srelab"))
 }
 
-/// A program on PATH; the test fails, naming how to get it, when missing.
-pub fn require(name: &str, hint: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found on PATH: {hint}"))
-}
-
 pub fn prometheus_bin() -> PathBuf {
-    require(
-        "prometheus",
-        "install Debian's `prometheus` package (scripts/test.sh does) or use `nix develop`",
-    )
-}
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `n` consecutive free ports (for the lab's instances).
-pub fn free_ports(n: u16) -> u16 {
-    'outer: loop {
-        let first = free_port();
-        if first > u16::MAX - n {
-            continue;
-        }
-        let held: Vec<_> = (0..n)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", first + i)).ok())
-            .collect();
-        if held.len() == n as usize {
-            return first;
-        }
-        continue 'outer;
-    }
+    PROMETHEUS.path()
 }
 
 /// A child process that is stopped (SIGTERM, grace, SIGKILL) when dropped.
@@ -106,38 +72,58 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
+    /// Starts Prometheus on `127.0.0.1:0`, reads the port it bound from its
+    /// log, then points its self-scrape at that port (SIGHUP reloads the
+    /// configuration) and waits for the first scrape.
     pub fn start(job: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: '{job}'\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let global =
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n";
+        std::fs::write(&config, global).unwrap();
+        let log_path = dir.path().join("log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(prometheus_bin())
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.listen-address=127.0.0.1:0")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("starting prometheus");
-        let url = format!("http://127.0.0.1:{port}");
+        let mut guard = ChildGuard(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(port) = listening_port(&log) {
+                break port;
+            }
+            if let Ok(Some(status)) = guard.0.try_wait() {
+                panic!("prometheus exited ({status}) before listening:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not listen within 30s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "{global}scrape_configs:\n  - job_name: '{job}'\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+            ),
+        )
+        .unwrap();
+        guard.signal(Signal::SIGHUP);
         let prom = Prometheus {
-            url,
-            _guard: ChildGuard(child),
+            url: format!("http://127.0.0.1:{port}"),
+            _guard: guard,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        // Ready, and the first scrape done (targets apply after up to 5s).
+        // The reload applied and the first scrape done.
         while !http_get(port, "/api/v1/query?query=up")
             .1
             .contains("\"value\"")
@@ -150,6 +136,16 @@ impl Prometheus {
         }
         prom
     }
+}
+
+/// The port of Prometheus' `msg="Listening on" … address=IP:PORT` log line
+/// (logfmt, as Prometheus 2 and 3 both write it).
+fn listening_port(log: &str) -> Option<u16> {
+    log.lines()
+        .filter(|l| l.contains("msg=\"Listening on\""))
+        .flat_map(str::split_whitespace)
+        .find_map(|field| field.strip_prefix("address="))
+        .and_then(|addr| addr.rsplit_once(':')?.1.parse().ok())
 }
 
 /// A minimal HTTP/1.1 request to 127.0.0.1:port; returns (status, body). Status 0 when unreachable.

@@ -1,30 +1,46 @@
-//! Helpers of the `srelab load` tests: in-test HTTP servers that can fail
-//! or stall on demand, and a runner for the real `srelab load` binary.
+//! Helpers of the `srelab load` tests: in-test HTTP servers that can fail,
+//! slow down or stall on demand and record what they received, and a
+//! runner for the real `srelab load` binary.
 #![allow(dead_code)]
 
 use std::{
     convert::Infallible,
     process::Stdio,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use tokio::{net::TcpListener, sync::watch};
 
-/// A tiny HTTP server on 127.0.0.1:0 answering every request with `status`,
-/// and holding every answer back while stalled.
+/// One request as a [`TestServer`] received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub body: String,
+    /// When its head arrived.
+    pub at: std::time::Instant,
+}
+
+/// A tiny HTTP server on 127.0.0.1:0 answering every request with `status`
+/// after the configured delay, holding every answer back while stalled, and
+/// recording what it received.
 pub struct TestServer {
     pub url: String,
+    /// Requests answered.
     pub requests: Arc<AtomicU64>,
+    /// Every request received, in arrival order.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
     stall: watch::Sender<bool>,
+    delay_ms: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -36,16 +52,33 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stall, stalled) = watch::channel(false);
         let requests = Arc::new(AtomicU64::new(0));
-        let counter = requests.clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let state = (requests.clone(), seen.clone(), delay_ms.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (stalled, counter) = (stalled.clone(), counter.clone());
-                let service = service_fn(move |_req: Request<Incoming>| {
-                    let (mut stalled, counter) = (stalled.clone(), counter.clone());
+                let (stalled, state) = (stalled.clone(), state.clone());
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let (mut stalled, (counter, seen, delay_ms)) = (stalled.clone(), state.clone());
                     async move {
+                        let at = std::time::Instant::now();
+                        let method = req.method().to_string();
+                        let path = req.uri().to_string();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                        let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+                        seen.lock().unwrap().push(Seen {
+                            method,
+                            path,
+                            body,
+                            at,
+                        });
+                        let delay = delay_ms.load(Ordering::Relaxed);
+                        if delay > 0 {
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
+                        }
                         let _ = stalled.wait_for(|s| !*s).await;
                         counter.fetch_add(1, Ordering::Relaxed);
                         let resp = Response::builder()
@@ -67,14 +100,57 @@ impl TestServer {
         TestServer {
             url,
             requests,
+            seen,
             stall,
+            delay_ms,
             task,
         }
+    }
+
+    /// The arguments of a quiet `srelab load` run of health checks against
+    /// this server with a JSON report, then `extra`.
+    pub fn health_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let base = [
+            "--target", &self.url, "--mix", "health=1", "-q", "-o", "json",
+        ];
+        [&base[..], extra].concat()
+    }
+
+    /// When the requests of the run arrived, in order, in seconds after the probe
+    /// that precedes the run: the run starts after the probe, so these are
+    /// at least each request's time since the start of the run.
+    pub fn arrival_times(&self) -> Vec<f64> {
+        let seen = self.seen.lock().unwrap();
+        let probe = seen[0].at;
+        let mut times: Vec<f64> = seen[1..]
+            .iter()
+            .map(|s| s.at.duration_since(probe).as_secs_f64())
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times
     }
 
     /// Holds back (true) or releases (false) every answer.
     pub fn stall(&self, on: bool) {
         self.stall.send_replace(on);
+    }
+
+    /// Answers every later request only after `delay`.
+    pub fn delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Waits until the server has answered at least `n` requests.
+    pub async fn answered(&self, n: u64) {
+        let wait = async {
+            while self.requests.load(Ordering::Relaxed) < n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .unwrap_or_else(|_| panic!("the server never answered {n} requests"));
     }
 }
 
@@ -155,7 +231,6 @@ pub fn num(v: &Value, path: &str) -> f64 {
 
 /// `GET url` on a fresh connection; the body as text.
 pub async fn http_get(url: &str) -> String {
-    use http_body_util::BodyExt;
     let uri: hyper::Uri = url.parse().unwrap();
     let authority = uri.authority().unwrap().as_str().to_string();
     let stream = tokio::net::TcpStream::connect(&authority).await.unwrap();

@@ -343,6 +343,34 @@ mod tests {
     }
 
     #[test]
+    fn every_connection_runs_with_the_pragmas_of_its_role() {
+        let dir = tempfile::tempdir().unwrap();
+        for (mode, synchronous) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+            let (path, base) = config(&dir);
+            let config = StoreConfig {
+                synchronous: mode,
+                ..base
+            };
+            for role in [Role::Writer, Role::Reader, Role::RuntimeReader] {
+                let retries = IntCounter::new("r", "r").unwrap();
+                let db = Db::open(&path, &config, role, retries).unwrap();
+                let pragma = |name| -> i64 {
+                    db.conn
+                        .pragma_query_value(None, name, |r| r.get(0))
+                        .unwrap()
+                };
+                let reader = role != Role::Writer;
+                assert_eq!(pragma("synchronous"), synchronous, "{role:?} with {mode:?}");
+                assert_eq!(pragma("query_only"), i64::from(reader), "{role:?}");
+                if reader {
+                    // 1 MiB (a negative cache_size counts KiB; a positive one, pages).
+                    assert_eq!(pragma("cache_size"), -1024, "{role:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let config = config(&dir);

@@ -116,6 +116,19 @@ impl Drop for Turn<'_> {
 mod tests {
     use super::*;
 
+    /// Whether another open file description holds `byte` of the lock file.
+    fn held_elsewhere(t: &Turnstile, byte: i64) -> bool {
+        let mut region = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: byte,
+            l_len: 1,
+            l_pid: 0,
+        };
+        fcntl(&t.file, FcntlArg::F_OFD_GETLK(&mut region)).unwrap();
+        region.l_type != libc::F_UNLCK as libc::c_short
+    }
+
     #[test]
     fn a_second_handle_waits_for_the_turn_and_gets_it_after_release() {
         let dir = tempfile::tempdir().unwrap();
@@ -148,8 +161,15 @@ mod tests {
             flag.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(50));
         });
-        // Let the waiter reach the gate, then hand over and ask again at once.
-        std::thread::sleep(Duration::from_millis(100));
+        // Once the waiter holds the gate, hand over and ask again at once.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !held_elsewhere(&a, GATE) {
+            assert!(
+                Instant::now() < deadline,
+                "the waiter never reached the gate"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         drop(turn);
         let _again = a.enter(Instant::now() + Duration::from_secs(5)).unwrap();
         assert!(
