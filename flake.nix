@@ -9,7 +9,9 @@
     nixpkgs,
   }: let
     inherit (nixpkgs) lib;
-    systems = ["x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin"];
+    # Linux only: the service's metrics read procfs (the prometheus crate's
+    # process collector and the host gauges), which macOS does not have.
+    systems = ["x86_64-linux" "aarch64-linux"];
     forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
     revision = self.shortRev or "dirty";
     srelabFor = pkgs: self.packages.${pkgs.stdenv.hostPlatform.system}.srelab;
@@ -40,7 +42,7 @@
         srelab = srelabFor pkgs;
       });
 
-    formatter = forAllSystems (pkgs: pkgs.alejandra);
+    formatter = forAllSystems (import ./nix/formatter.nix);
 
     nixosModules = import ./nix/nixos-modules.nix self;
 

@@ -1,16 +1,19 @@
 # packages.srelab: the one binary (serve, load, lab, verify), with its test
-# suite run in the build against nixpkgs' Prometheus and promtool.
+# suite run in the build against nixpkgs' Prometheus and promtool. The test
+# phase's inputs and flags are in test-phase.nix, which the sandbox twin
+# (scripts/sandbox-twin.sh) reads too.
 {
   lib,
   rustPlatform,
   prometheus,
-  prometheus-node-exporter,
   postgresql,
   prometheus-postgres-exporter,
   revision ? "dirty",
 }: let
   fs = lib.fileset;
   cargoToml = lib.importTOML ../Cargo.toml;
+  testPhase = import ./test-phase.nix;
+  checkInputs = {inherit prometheus postgresql prometheus-postgres-exporter;};
 in
   rustPlatform.buildRustPackage {
     pname = "srelab";
@@ -44,31 +47,14 @@ in
     # Feeds srelab_build_info{revision}.
     env.SRELAB_REVISION = revision;
 
-    # The tests run the real prometheus, promtool and node exporter, and
-    # PostgreSQL (initdb, postgres: each test starts its own cluster in
-    # $TMPDIR) with its exporter.
-    nativeCheckInputs = [
-      prometheus
-      prometheus.cli
-      prometheus-node-exporter
-      postgresql
-      prometheus-postgres-exporter
-    ];
-    # The nixos_* tests run nix-instantiate, which needs a Nix store the
-    # build sandbox does not have; the tests named chromium_* open the HTML
-    # report in a headless Chromium, and the logql_* tests run Grafana's
-    # LogQL grammar from npm with Node.js, neither among the check inputs.
-    # scripts/test.sh runs them all on every CI run.
-    checkFlags = [
-      "--skip=nixos_defaults_agree_with_the_lab"
-      "--skip=nixos_loki_config_is_the_labs"
-      "--skip=nixos_alloy_journal_labels_each_unit_as_prometheus_does"
-      "--skip=chromium_"
-      "--skip=logql_"
-    ];
-
-    # The tests bind 127.0.0.1.
-    __darwinAllowLocalNetworking = true;
+    # The tests run the real prometheus and promtool, and PostgreSQL
+    # (initdb, postgres: each test starts its own cluster in $TMPDIR) with
+    # its exporter. No node exporter: the Linux build sandbox has no /sys,
+    # and node_exporter dies without it.
+    nativeCheckInputs =
+      map (path: lib.getAttrFromPath (lib.splitString "." path) checkInputs)
+      (lib.attrNames testPhase.nativeCheckInputs);
+    inherit (testPhase) checkFlags;
 
     meta = {
       description = "A reproducible SRE lab: an instrumented HTTP service, a load tool and a one-command Prometheus/Grafana lab";

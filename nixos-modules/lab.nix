@@ -11,33 +11,33 @@
 }: let
   inherit (lib) mkOption types;
   defaults = import ./defaults.nix;
+  inherit (import ./helpers.nix) bracket reachable unbracket;
   cfg = config.services.srelab.lab;
   srelab = config.services.srelab;
-
-  # A wildcard listen address is reached through loopback.
-  reachable = address:
-    if lib.elem address ["0.0.0.0" "::" ""]
-    then "127.0.0.1"
-    else if lib.hasInfix ":" address
-    then "[${address}]"
-    else address;
+  prometheus = config.services.prometheus;
 
   localTargets = lib.optionals srelab.enable (lib.mapAttrsToList
     (_: inst: "${reachable inst.listenAddress}:${toString inst.port}")
     srelab.instances);
 
-  prometheusUrl = "http://${reachable cfg.listenAddress}:${toString config.services.prometheus.port}";
+  # From Prometheus' own options, which a user may set apart from ours.
+  prometheusUrl = "http://${reachable prometheus.listenAddress}:${toString prometheus.port}";
 
-  nodeExporter = let
-    node = config.services.prometheus.exporters.node;
-  in "${reachable node.listenAddress}:${toString node.port}";
+  nodeExporter = "${reachable prometheus.exporters.node.listenAddress}:${toString prometheus.exporters.node.port}";
+
+  # nixpkgs renders `--web.listen-address=ADDRESS:PORT` for both; an IPv6
+  # literal set on them directly must come bracketed.
+  bracketed = option: address: {
+    assertion = bracket address == address;
+    message = "${option} = \"${address}\" would listen on ${address}:PORT, which does not parse; write \"${bracket address}\".";
+  };
 
   staticJob = name: targets: {
     job_name = name;
     static_configs = [{inherit targets;}];
   };
 in {
-  imports = [./srelab.nix];
+  imports = [./srelab.nix ./loki.nix];
 
   options.services.srelab.lab = {
     enable = lib.mkEnableOption "the srelab lab's monitoring: Prometheus, the node exporter and Grafana";
@@ -46,7 +46,7 @@ in {
       type = types.str;
       default = "127.0.0.1";
       example = "0.0.0.0";
-      description = "Address Prometheus, Grafana and the node exporter listen on.";
+      description = "Address Prometheus, Grafana and the node exporter listen on; an IPv6 literal may come with or without brackets (`::` or `[::]`).";
     };
 
     openFirewall = mkOption {
@@ -110,9 +110,15 @@ in {
 
   config = lib.mkIf cfg.enable (lib.mkMerge [
     {
+      assertions = [
+        (bracketed "services.prometheus.listenAddress" prometheus.listenAddress)
+        (bracketed "services.prometheus.exporters.node.listenAddress" prometheus.exporters.node.listenAddress)
+      ];
+
       services.prometheus = {
         enable = true;
-        listenAddress = lib.mkDefault cfg.listenAddress;
+        # The module renders `--web.listen-address=ADDRESS:PORT`.
+        listenAddress = lib.mkDefault (bracket cfg.listenAddress);
         port = lib.mkDefault defaults.prometheusPort;
         globalConfig = {
           scrape_interval = cfg.scrapeInterval;
@@ -131,12 +137,12 @@ in {
       services.prometheus.exporters.node = {
         enable = true;
         port = lib.mkDefault defaults.nodeExporterPort;
-        listenAddress = lib.mkDefault cfg.listenAddress;
+        listenAddress = lib.mkDefault (bracket cfg.listenAddress);
       };
 
       networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [
-        config.services.prometheus.port
-        config.services.prometheus.exporters.node.port
+        prometheus.port
+        prometheus.exporters.node.port
       ];
     }
 
@@ -145,7 +151,8 @@ in {
         enable = true;
         settings = {
           server = {
-            http_addr = lib.mkDefault cfg.listenAddress;
+            # A host, not HOST:PORT: Grafana takes IPv6 without brackets.
+            http_addr = lib.mkDefault (unbracket cfg.listenAddress);
             http_port = lib.mkDefault defaults.grafanaPort;
           };
           security = {
@@ -159,7 +166,16 @@ in {
         # they read the two variables set below.
         provision = {
           enable = true;
-          datasources.path = ../grafana/provisioning/datasources;
+          # Loki's datasource only with the lab's Loki.
+          datasources.path =
+            if cfg.loki.enable
+            then ../grafana/provisioning/datasources
+            else
+              builtins.path {
+                name = "srelab-datasources";
+                path = ../grafana/provisioning/datasources;
+                filter = path: _: baseNameOf path != "loki.yaml";
+              };
           dashboards.path = ../grafana/provisioning/dashboards;
         };
       };

@@ -1,5 +1,5 @@
 # Loki's single-binary configuration, as `srelab lab` writes it
-# (src/lab/loki.rs; tests/nix_loki.rs compares the two): filesystem storage
+# (src/lab/loki.rs; tests/nix_defaults.rs compares the two): filesystem storage
 # under `dir`, an in-memory ring, one replica, no usage reporting. The lab
 # module hands it to services.loki.configuration, whose build runs
 # `loki -verify-config` on it. Needs no nixpkgs.

@@ -13,6 +13,7 @@
 }: let
   inherit (lib) mkOption types;
   defaults = import ./defaults.nix;
+  helpers = import ./helpers.nix;
   cfg = config.services.srelab;
 
   stateDir = "/var/lib/srelab";
@@ -29,10 +30,7 @@
     isPostgres db && lib.hasInfix "@" rest && lib.hasInfix ":" userinfo;
 
   # `host:port` as SRELAB_LISTEN expects it; IPv6 literals get brackets.
-  listenOn = inst:
-    if lib.hasInfix ":" inst.listenAddress
-    then "[${inst.listenAddress}]:${toString inst.port}"
-    else "${inst.listenAddress}:${toString inst.port}";
+  listenOn = inst: "${helpers.bracket inst.listenAddress}:${toString inst.port}";
 
   instanceOptions = {
     options = {
@@ -40,7 +38,7 @@
         type = types.str;
         default = "127.0.0.1";
         example = "0.0.0.0";
-        description = "Address the instance listens on. Nothing listens beyond loopback unless asked.";
+        description = "Address the instance listens on (an IPv6 literal with or without brackets). Nothing listens beyond loopback unless asked.";
       };
       port = mkOption {
         type = types.port;
@@ -134,7 +132,8 @@
     serviceConfig =
       hardening
       // {
-        ExecStart = lib.escapeShellArgs ([(lib.getExe cfg.package) "serve"] ++ inst.extraArgs);
+        # Quoted for systemd, which is no shell: `%` and `$` stay literal.
+        ExecStart = helpers.escapeSystemdExecArgs ([(lib.getExe cfg.package) "serve"] ++ inst.extraArgs);
       }
       // lib.optionalAttrs (!isPostgres inst.database && !lib.hasPrefix "${stateDir}/" inst.database) {
         ReadWritePaths = [(dirOf inst.database)];
@@ -144,6 +143,9 @@
       };
   };
 in {
+  # services.srelab.logs: the units' journal shipped to Loki.
+  imports = [./logs.nix];
+
   options.services.srelab = {
     enable = lib.mkEnableOption "srelab, the instrumented HTTP service of the SRE lab";
 

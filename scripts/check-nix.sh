@@ -5,6 +5,9 @@
 #   3. deadnix (crates.io, pinned) reports nothing;
 #   4. flake.lock is lock version 7 with the checked nixpkgs pin, matching flake.nix;
 #   5. every path the .nix files read is tracked by git (flakes see nothing else);
+#   6. the evaluation harness ../shared/nix-eval (when that folder exists):
+#      every flake output for every system and every NixOS test node evaluates
+#      against a stand-in nixpkgs;
 # and lints and tests the xtask that does 2, 4 and 5.
 # The test that nixos-modules/defaults.nix agrees with src/lab/defaults.rs is
 # tests/nix_defaults.rs, run by `cargo test`. scripts/test.sh calls this script.
@@ -51,3 +54,11 @@ cargo run --quiet --locked -p xtask -- flake-lock
 
 echo "==> paths the flake reads are tracked"
 cargo run --quiet --locked -p xtask -- flake-paths
+
+echo "==> nix-eval harness"
+harness=../shared/nix-eval/check
+if [ -x "$harness" ]; then
+  "$harness" .
+else
+  echo "nix-eval: $harness not found here; the flake's evaluation is not checked"
+fi

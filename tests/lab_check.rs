@@ -63,6 +63,44 @@ fn check_passes_with_the_real_prometheus() {
     assert_nothing_left(&state);
 }
 
+/// The Nix build sandbox has no /sys; node_exporter panics at start there.
+/// A node exporter that dies at start is left out with one notice.
+#[test]
+fn check_goes_on_without_a_node_exporter_that_dies_at_start() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let dying = dir.path().join("node_exporter");
+    std::fs::write(
+        &dying,
+        "#!/bin/sh\necho 'panic: failed to open sysfs' >&2\nexit 2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&dying, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (code, out, err) = output(
+        lab(&state)
+            .args(["--check", "--duration", "10s", "--no-fault"])
+            .arg("--node-exporter-bin")
+            .arg(&dying),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("lab check: PASSED"), "{out}");
+    assert_eq!(
+        err.matches("notice: the node exporter exited at start (exit status: 2)")
+            .count(),
+        1,
+        "{err}"
+    );
+    let config = std::fs::read_to_string(state.join("prometheus/prometheus.yml")).unwrap();
+    assert!(!config.contains("job_name: 'node'"), "{config}");
+    assert!(
+        std::fs::read_to_string(state.join("logs/node-exporter.log"))
+            .unwrap()
+            .contains("failed to open sysfs")
+    );
+    assert_nothing_left(&state);
+}
+
 #[test]
 fn check_passes_on_postgres_with_the_database_fault() {
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use super::defaults::{JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
 use super::error::LabError;
 use super::logs::{self, LabLogs};
-use super::output::say;
+use super::output::{esay, say};
 use super::ports::{self, Port};
 use super::postgres::{self, Cluster, LabPostgres};
 use super::process::{self, Child, Output};
@@ -151,6 +151,12 @@ impl Plan {
     }
 }
 
+/// The node exporter's name among the lab's children (and its log's).
+const NODE_EXPORTER_CHILD: &str = "node-exporter";
+
+/// How long the node exporter gets to listen (or to die) at start.
+const NODE_EXPORTER_START: Duration = Duration::from_secs(10);
+
 /// `srelab-1`, `srelab-2`, …
 pub fn instance_name(i: u16) -> String {
     format!("srelab-{}", i + 1)
@@ -226,16 +232,7 @@ impl Lab {
         if let Some(logs) = self.plan.logs.clone() {
             logs::start(self, &logs)?;
         }
-        let node = match self.plan.node_exporter_bin.clone() {
-            Some(bin) => {
-                let addr = self.plan.node_exporter_addr();
-                let mut cmd = Command::new(bin);
-                cmd.arg(format!("--web.listen-address={addr}"));
-                self.spawn_other("node-exporter", cmd)?;
-                Some(addr)
-            }
-            None => None,
-        };
+        let node = self.start_node_exporter()?;
         let scrape = prometheus::Scrape {
             instances: (0..self.plan.instances)
                 .map(|i| self.plan.instance_addr(i))
@@ -261,6 +258,42 @@ impl Lab {
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())
+    }
+
+    /// Starts the node exporter when there is one and returns its address,
+    /// before Prometheus' configuration is written: an exporter that exits
+    /// at start (it panics without /sys, as in the Nix build sandbox) is
+    /// left out with one notice, as a missing one is.
+    fn start_node_exporter(&mut self) -> Result<Option<SocketAddr>, LabError> {
+        let Some(bin) = self.plan.node_exporter_bin.clone() else {
+            return Ok(None);
+        };
+        let addr = self.plan.node_exporter_addr();
+        let mut cmd = Command::new(bin);
+        cmd.arg(format!("--web.listen-address={addr}"));
+        let log = self.state.log(NODE_EXPORTER_CHILD);
+        let mut child = self.spawn(NODE_EXPORTER_CHILD, cmd, Output::Log(log.clone()))?;
+        let deadline = std::time::Instant::now() + NODE_EXPORTER_START;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.exited() {
+                esay(format_args!(
+                    "notice: the node exporter exited at start ({status}); the lab runs without it; see {}",
+                    log.display()
+                ));
+                self.record_peak(&child);
+                self.plan.node_exporter_bin = None;
+                let why = format!("exited at start; see {}", log.display());
+                self.plan.not_running.insert(NODE_EXPORTER, why);
+                return Ok(None);
+            }
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Still silent after the limit: Prometheus' target check names it.
+        self.others.push(child);
+        Ok(Some(addr))
     }
 
     fn spawn(&self, name: &str, mut cmd: Command, output: Output) -> Result<Child, LabError> {

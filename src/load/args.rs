@@ -137,6 +137,11 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub outliers: u16,
 
+    /// Fail (exit 1) when the run is not trustworthy: the tool itself could
+    /// not keep up (timer lag, dropped arrivals, its own CPU saturated)
+    #[arg(long)]
+    pub fail_untrustworthy: bool,
+
     /// Serve the tool's own metrics at http://ADDR/metrics during the run
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,

@@ -1,4 +1,5 @@
-//! Absolute SLO gates for CI: error ratio and p99, overall or per route.
+//! Absolute SLO gates for CI: error ratio and p99, overall or per route,
+//! and (`--fail-untrustworthy`) the tool's own verdict on its run.
 //!
 //! Gates judge the steady phase over all targets; a breach exits 1 with one
 //! line naming the gate. Every run has an error-ratio gate: without
@@ -108,6 +109,13 @@ impl GateResult {
             Some(v) if self.gate.starts_with("max-p99") => {
                 format!("p99 {} {op} {}", ms(v), ms(self.limit))
             }
+            Some(_) if self.gate == TRUSTWORTHY => {
+                if self.passed {
+                    "the tool kept up".to_owned()
+                } else {
+                    "the tool could not keep up (see the warnings)".to_owned()
+                }
+            }
             Some(v) => format!("{v:.4} {op} {}", self.limit),
             None => "no steady-state requests to judge".to_owned(),
         };
@@ -133,6 +141,20 @@ pub fn p99(gate: &P99Gate, p99: Option<Duration>) -> GateResult {
         limit,
         value,
         passed: value.is_some_and(|v| v <= limit),
+        default: false,
+    }
+}
+
+/// The name of the `--fail-untrustworthy` gate.
+pub const TRUSTWORTHY: &str = "trustworthy";
+
+/// Judges `--fail-untrustworthy`: 1 when the run was trustworthy, 0 when not.
+pub fn trustworthy(trustworthy: bool) -> GateResult {
+    GateResult {
+        gate: TRUSTWORTHY.into(),
+        limit: 1.0,
+        value: Some(if trustworthy { 1.0 } else { 0.0 }),
+        passed: trustworthy,
         default: false,
     }
 }
@@ -185,6 +207,14 @@ mod tests {
         assert!(!p99(&g, None).passed);
         assert!(error_ratio(Some(0.01), 1, 1000).passed);
         assert!(!error_ratio(Some(0.01), 2, 100).passed);
+        assert_eq!(
+            trustworthy(true).line(),
+            "gate trustworthy passed: the tool kept up"
+        );
+        assert_eq!(
+            trustworthy(false).line(),
+            "gate trustworthy breached: the tool could not keep up (see the warnings)"
+        );
     }
 
     #[test]

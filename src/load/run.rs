@@ -86,7 +86,7 @@ pub fn tells(args: &Args) -> bool {
 pub fn verdict(report: &Report, regression: Option<RegressionError>, tell: bool) -> ExitCode {
     let mut failed = false;
     for gate in report.gates.iter().filter(|g| !g.passed) {
-        let why = if report.trustworthy {
+        let why = if report.trustworthy || gate.gate == gates::TRUSTWORTHY {
             ""
         } else {
             " (run not trustworthy: the tool could not keep up)"
@@ -142,6 +142,7 @@ pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Resul
     });
     let monitor = recorded.monitor.verdict(due, config.workers);
     let outliers = OutliersReport::of(&recorded.outliers, config.seed, &urls);
+    let gates = judge(args, cells, monitor.trustworthy);
     let timeline = timeline::build(&recorded.seconds, &urls)
         .map_err(|e| anyhow::anyhow!("the time series: {e}"))?;
     Ok(Report {
@@ -161,14 +162,18 @@ pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Resul
         trustworthy: monitor.trustworthy,
         monitor,
         phases,
-        gates: judge(args, cells),
+        gates,
         timeline,
         outliers,
         workers: Vec::new(),
     })
 }
 
-fn judge(args: &Args, cells: &std::collections::BTreeMap<Key, Cell>) -> Vec<GateResult> {
+fn judge(
+    args: &Args,
+    cells: &std::collections::BTreeMap<Key, Cell>,
+    trustworthy: bool,
+) -> Vec<GateResult> {
     let steady = |k: &Key| k.0 == Phase::Steady;
     let mut results = Vec::new();
     let all = report::merge(cells.iter(), steady);
@@ -178,6 +183,9 @@ fn judge(args: &Args, cells: &std::collections::BTreeMap<Key, Cell>) -> Vec<Gate
     for gate in &args.load.max_p99 {
         let cell = report::merge(cells.iter(), |k| steady(k) && gate.scope.covers(k.2));
         results.push(gates::p99(gate, report::p99(&cell)));
+    }
+    if args.load.fail_untrustworthy {
+        results.push(gates::trustworthy(trustworthy));
     }
     results
 }

@@ -9,9 +9,13 @@
 //! - [`check`]: the checks, retried until the deadline.
 //! - [`report`]: the table and JSON output.
 //! - [`assets`]: the repository files embedded in the binary.
+//! - [`alert`]: `srelab verify alert`, waiting for an alert's state;
+//!   [`items`]: `srelab verify items`, a load report against the database.
 
+pub mod alert;
 pub mod assets;
 pub mod check;
+pub mod items;
 pub mod loki;
 pub mod prom;
 pub mod queries;
@@ -38,11 +42,15 @@ pub enum Format {
 /// Arguments of `srelab verify`.
 #[derive(Debug, clap::Args)]
 #[command(
+    args_conflicts_with_subcommands = true,
     after_help = "Verify judges metrics under load: run it while a load runs. \
     Exit codes: 0 every check passed; 1 a check failed, no load, or Prometheus unreachable; \
     2 a flag or input file mistake."
 )]
 pub struct Args {
+    /// Another check instead of the spec's signals.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Base URL of the Prometheus server to ask.
     #[arg(
         long,
@@ -83,9 +91,23 @@ pub struct Args {
     pub format: Format,
 }
 
+/// The checks of `srelab verify` besides the spec's signals.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Wait until an alert is firing, pending or inactive (Prometheus' alerts API).
+    Alert(alert::Args),
+    /// Check that a load run's created items equal the rows the database gained.
+    Items(items::Args),
+}
+
 /// Runs `srelab verify`: exit 0 when every check passed, 1 otherwise, 2 for
 /// a flag or input file mistake.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(Command::Alert(args)) => return alert::main(args),
+        Some(Command::Items(args)) => return items::main(args),
+        None => {}
+    }
     let mut cfg = Config::from_sources(
         &args.prometheus,
         args.spec.as_deref(),

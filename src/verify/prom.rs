@@ -1,6 +1,7 @@
 //! A small client for Prometheus' HTTP API: instant queries, scrape
-//! targets, whether the server answers at all, and which of its web pages
-//! exist. Built on hyper-util's legacy client; every request has a timeout.
+//! targets, active alerts, whether the server answers at all, and which of
+//! its web pages exist. Built on hyper-util's legacy client; every request
+//! has a timeout.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -69,6 +70,13 @@ pub struct Target {
     pub scrape_interval: Option<Duration>,
 }
 
+/// One alert as `/api/v1/alerts` reports it: its labels and `pending` or `firing`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveAlert {
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+}
+
 /// A Prometheus server reached over HTTP.
 #[derive(Clone)]
 pub struct Prometheus {
@@ -101,6 +109,16 @@ impl Prometheus {
             .as_array()
             .ok_or_else(|| decode_error(&url, status, "no activeTargets"))?;
         Ok(list.iter().map(parse_target).collect())
+    }
+
+    /// The alerts now pending or firing (`/api/v1/alerts`); inactive ones are absent.
+    pub async fn alerts(&self) -> Result<Vec<ActiveAlert>, PromError> {
+        let (url, status, body) = self.get("/api/v1/alerts").await?;
+        let data = api_data(&url, status, &body)?;
+        let list = data["alerts"]
+            .as_array()
+            .ok_or_else(|| decode_error(&url, status, "no alerts"))?;
+        Ok(list.iter().map(parse_alert).collect())
     }
 
     /// Waits until Prometheus answers a query, at most `limit`: a refused
@@ -279,6 +297,18 @@ fn parse_value(pair: &Value) -> Option<f64> {
         "-Inf" => Some(f64::NEG_INFINITY),
         "NaN" => Some(f64::NAN),
         s => s.parse().ok(),
+    }
+}
+
+fn parse_alert(a: &Value) -> ActiveAlert {
+    let labels = a["labels"].as_object().map_or_else(BTreeMap::new, |m| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+            .collect()
+    });
+    ActiveAlert {
+        labels,
+        state: a["state"].as_str().unwrap_or("").to_owned(),
     }
 }
 

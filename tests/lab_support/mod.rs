@@ -76,11 +76,25 @@ impl Prometheus {
     /// log, then points its self-scrape at that port (SIGHUP reloads the
     /// configuration) and waits for the first scrape.
     pub fn start(job: &str) -> Prometheus {
+        Prometheus::start_with_rules(job, None)
+    }
+
+    /// Also evaluates the alert rules `rules` (YAML) every second.
+    pub fn start_with_rules(job: &str, rules: Option<&str>) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
-        let global =
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n";
-        std::fs::write(&config, global).unwrap();
+        let rule_files = match rules {
+            Some(text) => {
+                let path = dir.path().join("rules.yml");
+                std::fs::write(&path, text).unwrap();
+                format!("rule_files: ['{}']\n", path.display())
+            }
+            None => String::new(),
+        };
+        let global = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{rule_files}"
+        );
+        std::fs::write(&config, &global).unwrap();
         let log_path = dir.path().join("log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(prometheus_bin())

@@ -28,7 +28,7 @@ use super::{
 use crate::load::{
     args::Args,
     config::{Config, Share},
-    html, output,
+    gates, html, output,
     recorded::Recorded,
     report::{Report, WorkerReport},
     run,
@@ -332,5 +332,14 @@ fn judge_workers(report: &mut Report) {
         report.monitor.warnings.extend(warnings);
         report.monitor.trustworthy = false;
         report.trustworthy = false;
+        // `--fail-untrustworthy` judged the merged counts before the workers'
+        // health was known: judge it again.
+        for gate in report
+            .gates
+            .iter_mut()
+            .filter(|g| g.gate == gates::TRUSTWORTHY)
+        {
+            *gate = gates::trustworthy(false);
+        }
     }
 }
