@@ -96,6 +96,9 @@ fn every_flag_reads_its_environment_variable() {
         ("SRELAB_SHUTDOWN_GRACE", "2s"),
         ("SRELAB_HEADER_READ_TIMEOUT", "3s"),
         ("SRELAB_NO_HOST_METRICS", "true"),
+        ("SRELAB_ACCESS_LOG", "all"),
+        ("SRELAB_ACCESS_LOG_SAMPLE", "7"),
+        ("SRELAB_INSTANCE", "env-instance:1"),
     ];
     let help = Command::new(srelab_bin())
         .args(["serve", "--help"])
@@ -179,8 +182,8 @@ fn every_flag_reads_its_environment_variable() {
         .collect();
     let config = events
         .iter()
-        .find(|e| e["fields"]["message"] == "configuration")
-        .and_then(|e| e["fields"]["config"].as_str())
+        .find(|e| e["message"] == "configuration")
+        .and_then(|e| e["config"].as_str())
         .unwrap_or_else(|| panic!("no configuration logged:\n{stderr}"));
     for setting in [
         "listen: 127.0.0.1:0",
@@ -198,6 +201,9 @@ fn every_flag_reads_its_environment_variable() {
         "shutdown_grace: 2s",
         "header_read_timeout: 3s",
         "host_metrics: false",
+        "access_log: All",
+        "access_log_sample: 7",
+        "instance: Some(\"env-instance:1\")",
     ] {
         assert!(config.contains(setting), "{setting:?} not in {config}");
     }
