@@ -1,5 +1,5 @@
-# apps.lab, apps.load and apps.default: `srelab lab` with Prometheus, Grafana
-# and the node exporter from the pinned nixpkgs handed in explicitly, so
+# apps.lab, apps.load and apps.default: `srelab lab` with Prometheus, Grafana,
+# the node exporter and Alertmanager from the pinned nixpkgs handed in explicitly, so
 # `nix run .#lab` works on a machine with nothing but Nix.
 {
   pkgs,

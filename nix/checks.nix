@@ -64,7 +64,7 @@ in {
 
   promtool = check "promtool" [pkgs.prometheus.cli] ''
     cd ${../prometheus}
-    promtool test rules alerts.test.yml
+    promtool test rules alerts.test.yml slo.test-*.yml
   '';
 
   # The native lab under the build sandbox: loopback only, state under
@@ -97,4 +97,5 @@ in {
 
   vm = import ./vm-test.nix {inherit pkgs self srelab;};
   vm-postgres = import ./vm-test-postgres.nix {inherit pkgs self srelab;};
+  vm-lb = import ./vm-test-lb.nix {inherit pkgs self srelab;};
 }

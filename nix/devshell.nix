@@ -18,6 +18,7 @@ pkgs.mkShell {
     pkgs.prometheus-node-exporter
     pkgs.postgresql
     pkgs.prometheus-postgres-exporter
+    pkgs.prometheus-alertmanager
     pkgs.sqlite
     pkgs.wrk
     pkgs.alejandra

@@ -14,4 +14,6 @@ in {
   # `srelab lab --backend postgres`: initdb and postgres, and the exporter.
   SRELAB_POSTGRES_BIN_DIR = "${lib.getBin pkgs.postgresql}/bin";
   SRELAB_POSTGRES_EXPORTER = lib.getExe' pkgs.prometheus-postgres-exporter "postgres_exporter";
+  # Alertmanager, which delivers to the lab's own receiver.
+  SRELAB_ALERTMANAGER = lib.getExe' pkgs.prometheus-alertmanager "alertmanager";
 }

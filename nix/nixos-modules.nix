@@ -15,5 +15,7 @@ self: let
 in {
   srelab = withPackage ../nixos-modules/srelab.nix;
   lab = withPackage ../nixos-modules/lab.nix;
+  # HAProxy only: no srelab package needed.
+  lb = {imports = [../nixos-modules/lb.nix];};
   default = withPackage ../nixos-modules/default.nix;
 }

@@ -8,19 +8,21 @@
   prometheus,
   postgresql,
   prometheus-postgres-exporter,
+  haproxy,
+  prometheus-alertmanager,
   revision ? "dirty",
 }: let
   fs = lib.fileset;
   cargoToml = lib.importTOML ../Cargo.toml;
   testPhase = import ./test-phase.nix;
-  checkInputs = {inherit prometheus postgresql prometheus-postgres-exporter;};
+  checkInputs = {inherit prometheus postgresql prometheus-postgres-exporter haproxy prometheus-alertmanager;};
 in
   rustPlatform.buildRustPackage {
     pname = "srelab";
     inherit (cargoToml.package) version;
 
     # What the build and its tests read, nothing more: the binary embeds
-    # spec/, prometheus/ and grafana/ files; one test reads
+    # spec/, prometheus/, grafana/ and haproxy/ files; one test reads
     # nixos-modules/defaults.nix.
     src = fs.toSource {
       root = ../.;
@@ -30,6 +32,10 @@ in
         ../src
         ../xtask
         ../nixos-modules/defaults.nix
+        # The HAProxy configuration the binary embeds; the runbook the
+        # saturation rules' tests read.
+        ../haproxy/srelab.cfg
+        ../docs/runbook.md
         (fs.maybeMissing ../README.md)
         (fs.maybeMissing ../build.rs)
         (fs.maybeMissing ../.cargo)
@@ -49,7 +55,7 @@ in
 
     # The tests run the real prometheus and promtool, and PostgreSQL
     # (initdb, postgres: each test starts its own cluster in $TMPDIR) with
-    # its exporter. No node exporter: the Linux build sandbox has no /sys,
+    # its exporter, and Alertmanager with amtool. No node exporter: the Linux build sandbox has no /sys,
     # and node_exporter dies without it.
     nativeCheckInputs =
       map (path: lib.getAttrFromPath (lib.splitString "." path) checkInputs)

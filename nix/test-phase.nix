@@ -9,6 +9,8 @@
     "prometheus.cli" = ["promtool"];
     "postgresql" = ["initdb" "postgres"];
     "prometheus-postgres-exporter" = ["postgres_exporter"];
+    "haproxy" = ["haproxy"];
+    "prometheus-alertmanager" = ["alertmanager" "amtool"];
   };
   # Tests that need what the build sandbox does not have; scripts/test.sh
   # runs them outside the twin: the nixos_* tests run nix-instantiate (no
@@ -20,6 +22,7 @@
     "--skip=nixos_module_helpers"
     "--skip=nixos_loki_config_is_the_labs"
     "--skip=nixos_alloy_journal_labels_each_unit_as_prometheus_does"
+    "--skip=nixos_haproxy_config_renders_the_labs_text"
     "--skip=chromium_"
     "--skip=logql_"
   ];

@@ -16,17 +16,8 @@
 }: let
   inherit (pkgs) lib;
   defaults = import ../nixos-modules/defaults.nix;
-  port = defaults.basePort;
-  pgPort = 5432;
-  db = defaults.postgresDatabase;
-  # Test-only secrets; real machines point these options at secret files.
-  password = "srelab-vm-test-db-password";
-  setPassword = pkgs.writeText "srelab-role.sql" ''
-    CREATE ROLE ${db} LOGIN PASSWORD '${password}';
-  '';
-  pgpass = pkgs.writeText "srelab-pgpass" "db:${toString pgPort}:${db}:${db}:${password}\n";
-  grafanaSecretKey = pkgs.writeText "grafana-secret-key" "srelab-vm-test-secret-key";
-  grafanaPassword = pkgs.writeText "grafana-admin-password" "srelab-vm-test-password";
+  hosts = import ./vm-postgres-hosts.nix {inherit pkgs self;};
+  inherit (hosts) port password rows;
   spec = ../spec/signals.toml;
   prometheus = "http://monitor:${toString defaults.prometheusPort}";
   loadPort = toString defaults.loadMetricsPort;
@@ -43,76 +34,15 @@
     "-d ${toString (verifyTimeout + 30)}s -o json -O ${report}"
     "--max-error-ratio 0.001 --fail-untrustworthy"
   ];
-  rows = "sudo -u postgres psql -tA -d ${db} -c 'SELECT count(*) FROM items'";
-
-  app = {
-    imports = [self.nixosModules.srelab];
-    services.srelab = {
-      enable = true;
-      openFirewall = true;
-      database = "postgresql://${db}@db:${toString pgPort}/${db}";
-      databasePasswordFile = "${pgpass}";
-      # The database machine may boot later than this one.
-      environment.SRELAB_DB_WAIT = "300s";
-      instances.a = {
-        listenAddress = "0.0.0.0";
-        inherit port;
-      };
-    };
-  };
 in
   pkgs.testers.runNixOSTest {
     name = "srelab-postgres";
 
     nodes = {
-      db = {
-        services.postgresql = {
-          enable = true;
-          enableTCPIP = true;
-          ensureDatabases = [db];
-          ensureUsers = [
-            {
-              name = db;
-              ensureDBOwnership = true;
-            }
-          ];
-          initialScript = setPassword;
-          # Before the module's defaults: the app machines log in with the password.
-          authentication = ''
-            host ${db} ${db} all scram-sha-256
-          '';
-        };
-        services.prometheus.exporters.postgres = {
-          enable = true;
-          runAsLocalSuperUser = true;
-          openFirewall = true;
-          port = defaults.postgresExporterPort;
-        };
-        networking.firewall.allowedTCPPorts = [pgPort];
-      };
-
-      app1 = app;
-      app2 = app;
-
-      monitor = {
-        imports = [self.nixosModules.lab];
-        services.srelab.lab = {
-          enable = true;
-          listenAddress = "0.0.0.0";
-          openFirewall = true;
-          remoteTargets = ["app1:${toString port}" "app2:${toString port}"];
-          postgresTargets = ["db:${toString defaults.postgresExporterPort}"];
-          loadTargets = ["client:${loadPort}"];
-          grafana = {
-            secretKeyFile = "${grafanaSecretKey}";
-            adminPasswordFile = "${grafanaPassword}";
-          };
-        };
-        virtualisation = {
-          memorySize = 2048;
-          cores = 2;
-        };
-      };
+      inherit (hosts) db;
+      app1 = hosts.app;
+      app2 = hosts.app;
+      monitor = hosts.monitor {};
 
       client = {
         environment.systemPackages = [srelab];

@@ -1,6 +1,7 @@
 # checks.vm: three NixOS machines. `app` runs two srelab instances on one
 # database, `monitor` runs the lab's Prometheus, node exporter and Grafana
-# (nixosModules.lab) and scrapes the load tool on `client` too. The script
+# (nixosModules.lab) with Alertmanager and its webhook receiver, and scrapes
+# the load tool on `client` too. The script
 # only orchestrates: `srelab verify` decides (with the repository's spec
 # file), `srelab load` judges its own gates, `srelab verify alert` reads
 # Prometheus' alerts API and `srelab verify items` reconciles the load's
@@ -54,6 +55,10 @@
   faultReport = "/tmp/srelab-load-fault.json";
   loadDuringFault = load "srelab-load-fault" ["-d 600s -o json -O ${faultReport} --max-error-ratio 1"];
   alert = state: "srelab verify alert SrelabInstanceDown=${state} --label instance=app:${portA} --prometheus ${prometheus} --timeout 90s";
+  # Alertmanager delivered it to the `page` receiver: the receiver's record
+  # on `monitor` (one notification per line) holds it with this status.
+  delivered = status:
+    builtins.toJSON "jq -e -s 'any(.[] | select(.receiver == \"page\") | .alerts[]; .labels.alertname == \"SrelabInstanceDown\" and .labels.instance == \"app:${portA}\" and .status == \"${status}\")' /var/lib/srelab-receiver/notifications.jsonl";
 in
   pkgs.testers.runNixOSTest {
     name = "srelab";
@@ -101,6 +106,8 @@ in
           memorySize = 2048;
           cores = 2;
         };
+        # Reads the receiver's record.
+        environment.systemPackages = [pkgs.jq];
       };
 
       client = {
@@ -123,6 +130,8 @@ in
           monitor.wait_for_unit("grafana.service")
           monitor.wait_for_unit("loki.service")
           app.wait_for_unit("alloy.service")
+          monitor.wait_for_unit("alertmanager.service")
+          monitor.wait_for_unit("srelab-receiver.service")
           monitor.wait_for_open_port(${toString defaults.prometheusPort})
           monitor.wait_for_open_port(${toString defaults.grafanaPort})
           client.wait_for_unit("multi-user.target")
@@ -156,14 +165,17 @@ in
               "srelab verify items ${report} --rows-before " + rows_before + " --rows-after " + rows_after
           )
 
-      with subtest("under load, a stopped instance fires SrelabInstanceDown; restarted, it resolves; no item is lost"):
+      with subtest("under load, a stopped instance fires SrelabInstanceDown, delivered as a page; restarted, it resolves; no item is lost"):
           client.succeed("${loadDuringFault}")
           client.wait_until_succeeds("curl -sSf http://127.0.0.1:${loadPort}/metrics")
           app.succeed("systemctl stop srelab-a.service")
           client.succeed("${alert "firing"}")
+          monitor.wait_until_succeeds(${delivered "firing"}, timeout=60)
           app.succeed("systemctl start srelab-a.service")
           app.wait_for_open_port(${portA})
           client.succeed("${alert "inactive"}")
+          monitor.wait_until_succeeds(${delivered "resolved"}, timeout=60)
+          print(monitor.succeed("cat /var/lib/srelab-receiver/notifications.jsonl"))
           client.succeed("systemctl stop srelab-load-fault.service")
           client.fail("systemctl is-failed srelab-load-fault.service")
           rows_final = app.succeed("${rows}").strip()

@@ -10,6 +10,9 @@
   prometheusPort = 9090;
   grafanaPort = 3000;
   nodeExporterPort = 9100;
+  # Alertmanager, and the webhook receiver it delivers to.
+  alertmanagerPort = 9093;
+  receiverPort = 9095;
   postgresExporterPort = 9187;
   # Loki's HTTP and gRPC ports, Grafana Alloy's HTTP port.
   lokiPort = 3100;
@@ -18,6 +21,10 @@
   # Besides errors and slow requests, the instances log 1 in this many
   # requests when their logs are shipped to Loki.
   accessLogSample = 100;
+  # HAProxy in front of the instances (`srelab lab --lb`, services.srelab.lb)
+  # and its Prometheus exporter.
+  lbPort = 8080;
+  haproxyExporterPort = 8405;
   # Port of the load tool's own metrics endpoint.
   loadMetricsPort = 9464;
   # Prometheus job names.
@@ -25,6 +32,9 @@
   loadJob = "srelab-load";
   nodeJob = "node";
   postgresJob = "postgres";
+  haproxyJob = "haproxy";
+  # HAProxy's backend of the instances (the `proxy` label of its metrics).
+  lbBackend = "srelab";
   # The database, and the role owning it, on PostgreSQL.
   postgresDatabase = "srelab";
   # Scrape (and rule evaluation) interval.

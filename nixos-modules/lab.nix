@@ -2,8 +2,10 @@
 #
 # Prometheus scrapes every local services.srelab instance plus named remote
 # targets, the node exporter and (optionally) load generators, and evaluates
-# the repository's alert rules; Grafana gets the repository's provisioning
-# files and dashboards. Secrets come from files, never from defaults.
+# the repository's alert and SLO rules; Alertmanager (the repository's
+# routes) delivers to `srelab receive`, which records every notification;
+# Grafana gets the repository's provisioning files and dashboards. Secrets
+# come from files, never from defaults.
 {
   config,
   lib,
@@ -11,9 +13,14 @@
 }: let
   inherit (lib) mkOption types;
   defaults = import ./defaults.nix;
-  inherit (import ./helpers.nix) bracket reachable unbracket;
+  inherit (import ./helpers.nix) bracket escapeSystemdExecArgs reachable unbracket;
   cfg = config.services.srelab.lab;
   srelab = config.services.srelab;
+  alertmanager = config.services.prometheus.alertmanager;
+
+  # The webhook receiver Alertmanager delivers to, on this machine only.
+  receiverListen = "127.0.0.1:${toString defaults.receiverPort}";
+  receiverFile = "/var/lib/srelab-receiver/notifications.jsonl";
   prometheus = config.services.prometheus;
 
   localTargets = lib.optionals srelab.enable (lib.mapAttrsToList
@@ -22,6 +29,13 @@
 
   # From Prometheus' own options, which a user may set apart from ours.
   prometheusUrl = "http://${reachable prometheus.listenAddress}:${toString prometheus.port}";
+
+  # HAProxy's exporters: the named ones, and this machine's services.srelab.lb
+  # when that module is imported and enabled here.
+  haproxyTargets =
+    cfg.haproxyTargets
+    ++ lib.optional (srelab ? lb && srelab.lb.enable)
+    "${reachable srelab.lb.listenAddress}:${toString srelab.lb.exporterPort}";
 
   nodeExporter = "${reachable prometheus.exporters.node.listenAddress}:${toString prometheus.exporters.node.port}";
 
@@ -83,10 +97,29 @@ in {
       description = "`host:port` of PostgreSQL exporters (`services.prometheus.exporters.postgres`), scraped in job `${defaults.postgresJob}`.";
     };
 
+    haproxyTargets = mkOption {
+      type = types.listOf types.str;
+      default = [];
+      example = ["lb:${toString defaults.haproxyExporterPort}"];
+      description = "`host:port` of HAProxy's Prometheus exporters (`services.srelab.lb`), scraped in job `${defaults.haproxyJob}`; a local `services.srelab.lb` is scraped without being named.";
+    };
+
     scrapeInterval = mkOption {
       type = types.str;
       default = defaults.scrapeInterval;
       description = "Scrape and rule evaluation interval.";
+    };
+
+    alertmanager.enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Run Alertmanager with the lab's routes, grouping and inhibition
+        (`prometheus/alertmanager.yml`, as `srelab lab` runs it), Prometheus
+        sending to it, and the webhook receiver it delivers to: `srelab
+        receive` (unit `srelab-receiver.service`) records every notification
+        in `${receiverFile}`.
+      '';
     };
 
     grafana = {
@@ -124,14 +157,15 @@ in {
           scrape_interval = cfg.scrapeInterval;
           evaluation_interval = cfg.scrapeInterval;
         };
-        ruleFiles = [../prometheus/alerts.yml];
+        ruleFiles = [../prometheus/alerts.yml ../prometheus/saturation.yml ../prometheus/slo.yml];
         scrapeConfigs =
           [
             (staticJob defaults.job (localTargets ++ cfg.remoteTargets))
             (staticJob defaults.nodeJob ([nodeExporter] ++ cfg.nodeTargets))
           ]
           ++ lib.optional (cfg.loadTargets != []) (staticJob defaults.loadJob cfg.loadTargets)
-          ++ lib.optional (cfg.postgresTargets != []) (staticJob defaults.postgresJob cfg.postgresTargets);
+          ++ lib.optional (cfg.postgresTargets != []) (staticJob defaults.postgresJob cfg.postgresTargets)
+          ++ lib.optional (haproxyTargets != []) (staticJob defaults.haproxyJob haproxyTargets);
       };
 
       services.prometheus.exporters.node = {
@@ -185,6 +219,56 @@ in {
       systemd.services.grafana.environment = {
         SRELAB_PROMETHEUS_URL = prometheusUrl;
         SRELAB_DASHBOARDS_DIR = "${../grafana/dashboards}";
+      };
+    })
+
+    (lib.mkIf cfg.alertmanager.enable {
+      services.prometheus.alertmanager = {
+        enable = true;
+        # nixpkgs renders `--web.listen-address ADDRESS:PORT`.
+        listenAddress = lib.mkDefault (bracket cfg.listenAddress);
+        port = lib.mkDefault defaults.alertmanagerPort;
+        # One Alertmanager: no cluster listener (it would bind 0.0.0.0:9094).
+        extraFlags = ["--cluster.listen-address="];
+        # The native lab's file, the receiver's URL filled in as there.
+        configText =
+          builtins.replaceStrings ["@RECEIVER_URL@"] ["http://${receiverListen}/alerts"]
+          (builtins.readFile ../prometheus/alertmanager.yml);
+      };
+      services.prometheus.alertmanagers = [
+        {static_configs = [{targets = ["${reachable alertmanager.listenAddress}:${toString alertmanager.port}"];}];}
+      ];
+
+      networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [alertmanager.port];
+
+      systemd.services.srelab-receiver = {
+        description = "srelab webhook receiver: records Alertmanager's notifications";
+        wantedBy = ["multi-user.target"];
+        before = ["alertmanager.service"];
+        serviceConfig = {
+          ExecStart = escapeSystemdExecArgs [
+            (lib.getExe srelab.package)
+            "receive"
+            "--listen"
+            receiverListen
+            "--file"
+            receiverFile
+          ];
+          DynamicUser = true;
+          StateDirectory = "srelab-receiver";
+          Restart = "on-failure";
+          NoNewPrivileges = true;
+          ProtectSystem = "strict";
+          ProtectHome = true;
+          PrivateTmp = true;
+          PrivateDevices = true;
+          ProtectKernelTunables = true;
+          ProtectKernelModules = true;
+          ProtectControlGroups = true;
+          CapabilityBoundingSet = "";
+          RestrictAddressFamilies = ["AF_INET" "AF_INET6"];
+          SystemCallFilter = ["@system-service" "~@privileged" "~@resources"];
+        };
       };
     })
   ]);

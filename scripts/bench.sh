@@ -5,7 +5,7 @@
 #
 #   scripts/bench.sh                    # defaults: best of 3 runs of 3 s, 16 and 64 connections
 #   BENCH_DURATION=10s BENCH_REPEAT=1 BENCH_CONNS="8 32 128" scripts/bench.sh
-#   BENCH_POSTGRES=0 BENCH_INSTRUCTIONS=0 scripts/bench.sh   # SQLite and the ceiling only
+#   BENCH_POSTGRES=0 BENCH_INSTRUCTIONS=0 BENCH_LB=0 scripts/bench.sh   # SQLite and the ceiling only
 #
 # Runs: the ceiling; then, with instrumentation on and off (hidden flag
 # --no-metrics; host sampling is off in both): POST /api/items on two
@@ -14,10 +14,15 @@
 # the POST runs stored) and GET /api/items. Then each backend, SQLite and
 # PostgreSQL (a throwaway cluster in the work directory, fsync on, the
 # instances' sessions synchronous_commit=on), with instrumentation on:
-# durable POST and GET by id on one and on two instances. Last, the
+# durable POST and GET by id on one and on two instances. Then HAProxy in
+# front of two instances (SQLite): durable POST and GET by id straight to the
+# instances and through HAProxy, back to back, the ratio and the p99 the hop
+# adds. Last, the
 # instrumentation's cost in CPU instructions per request (callgrind over a
-# fixed number of requests, metrics on and off, both backends): wall-clock
-# on/off differences drown in the noise of a shared 2-core machine.
+# fixed number of requests, metrics on and off, both backends; and with
+# `--faults` but no fault set, the cost of the fault hooks on the request
+# path): wall-clock on/off differences drown in the noise of a shared
+# 2-core machine.
 # wrk, the servers and PostgreSQL share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +34,7 @@ REPEAT=${BENCH_REPEAT:-3}
 CONNS=${BENCH_CONNS:-16 64}
 BENCH_POSTGRES=${BENCH_POSTGRES:-1}
 BENCH_INSTRUCTIONS=${BENCH_INSTRUCTIONS:-1}
+BENCH_LB=${BENCH_LB:-1}
 # Requests per callgrind count.
 INSTR_REQUESTS=${BENCH_INSTR_REQUESTS:-2000}
 for tool in wrk sqlite3 cargo; do
@@ -44,6 +50,11 @@ if [ "$BENCH_POSTGRES" = 1 ]; then
   [ -n "$PG_BIN" ] || { echo "error: PostgreSQL not found (apt-get install postgresql), or BENCH_POSTGRES=0" >&2; exit 1; }
   PSQL=$PG_BIN/psql
   [ -x "$PSQL" ] || PSQL=$(command -v psql) || { echo "error: psql not found (apt-get install postgresql-client)" >&2; exit 1; }
+fi
+HAPROXY=
+if [ "$BENCH_LB" = 1 ]; then
+  HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+  [ -x "$HAPROXY" ] || { echo "error: haproxy not found (apt-get install haproxy), or BENCH_LB=0" >&2; exit 1; }
 fi
 if [ "$BENCH_INSTRUCTIONS" = 1 ]; then
   command -v callgrind_control >/dev/null || { echo "error: valgrind not found (apt-get install valgrind), or BENCH_INSTRUCTIONS=0" >&2; exit 1; }
@@ -302,6 +313,69 @@ for backend in "${backends[@]}"; do
   stop "$a_pid" "$b_pid"
 done
 
+# ------------------------------------------------------------ through HAProxy
+# Two instances on one SQLite file, instrumentation on: durable POST and GET
+# by id sent straight to the instances (one wrk per instance, half the
+# connections each) and, right after, through HAProxy in front of them (one
+# wrk, all the connections) with the lab's one configuration
+# (haproxy/srelab.cfg, rendered as src/lab/haproxy.rs does and checked by
+# `haproxy -c`). HAProxy, wrk and the instances share the cores.
+if [ "$BENCH_LB" = 1 ]; then
+  free_port() {
+    local p
+    while :; do
+      p=$(( 20000 + RANDOM % 20000 ))
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+  }
+  db="$WORK/lb.db"
+  start lb-a "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
+  a_pid=$START_PID a_addr=$START_ADDR
+  start lb-b "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
+  b_pid=$START_PID b_addr=$START_ADDR
+  lb_addr=127.0.0.1:$(free_port) exporter_addr=127.0.0.1:$(free_port)
+  awk -v listen="$lb_addr" -v exporter="$exporter_addr" -v a="$a_addr" -v b="$b_addr" '
+    { gsub(/@LISTEN@/, listen); gsub(/@EXPORTER_LISTEN@/, exporter) }
+    /^@SERVERS@$/ { print "    server srelab-1 " a; print "    server srelab-2 " b; next }
+    { print }' haproxy/srelab.cfg >"$WORK/haproxy.cfg"
+  "$HAPROXY" -c -q -f "$WORK/haproxy.cfg"
+  "$HAPROXY" -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+  lb_pid=$!
+  PIDS+=("$lb_pid")
+  for _ in $(seq 200); do
+    curl -s "http://$exporter_addr/metrics" 2>/dev/null |
+      grep -q '^haproxy_backend_active_servers{proxy="srelab"} 2$' && break
+    sleep 0.1
+  done
+  curl -s "http://$exporter_addr/metrics" | grep -q '^haproxy_backend_active_servers{proxy="srelab"} 2$' ||
+    { echo "error: HAProxy did not report both instances up" >&2; cat "$WORK/haproxy.log" >&2; exit 1; }
+  lb_row() { # ENDPOINT KIND CONNS SCRIPT : direct, then through HAProxy
+    local endpoint=$1 kind=$2 c=$3 script=$4 half=$(( ($3 + 1) / 2 ))
+    local path=/
+    [ "$kind" = post ] && path=/api/items
+    BENCH_TAG="da$kind$c" wrk_run "$WORK/da.txt" "http://$a_addr$path" "$half" 1 "$script" &
+    local wa=$!
+    BENCH_TAG="db$kind$c" wrk_run "$WORK/db.txt" "http://$b_addr$path" "$half" 1 "$script" &
+    local wb=$!
+    wait "$wa" "$wb"
+    record sqlite "$endpoint direct" on "$c" \
+      "$(awk -v x="$(rps_of "$WORK/da.txt")" -v y="$(rps_of "$WORK/db.txt")" 'BEGIN {printf "%.2f", x + y}')" \
+      "$(max "$(pct_of "$WORK/da.txt" 50)" "$(pct_of "$WORK/db.txt" 50)")" \
+      "$(max "$(pct_of "$WORK/da.txt" 99)" "$(pct_of "$WORK/db.txt" 99)")" \
+      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" \
+      "$(( $(errors_of "$WORK/da.txt") + $(errors_of "$WORK/db.txt") ))"
+    BENCH_TAG="lb$kind$c" wrk_run "$WORK/lb.txt" "http://$lb_addr$path" "$c" "$(threads_for "$c")" "$script"
+    record sqlite "$endpoint via HAProxy" on "$c" "$(rps_of "$WORK/lb.txt")" "$(pct_of "$WORK/lb.txt" 50)" \
+      "$(pct_of "$WORK/lb.txt" 99)" "$(hwm_kib "$lb_pid")" "$(errors_of "$WORK/lb.txt")"
+  }
+  echo "==> sqlite: POST /api/items, direct and through HAProxy" >&2
+  for c in $CONNS; do lb_row "POST /api/items" post "$c" "$WORK/post.lua"; done
+  ids=$(max_id "$a_addr")
+  echo "==> sqlite: GET /api/items/{id}, direct and through HAProxy ($ids rows)" >&2
+  for c in $CONNS; do BENCH_IDS=$ids lb_row "GET /api/items/{id}" get "$c" "$WORK/get_id.lua"; done
+  stop "$lb_pid" "$a_pid" "$b_pid"
+fi
+
 # Instructions per request under callgrind: the server starts with
 # instrumentation off (fast), warms up, then counts exactly
 # INSTR_REQUESTS requests of one kind on one connection.
@@ -335,9 +409,10 @@ cg() {
   while kill -0 "$ctl" 2>/dev/null; do curl -s -o /dev/null "http://$addr/healthz" || true; sleep 0.2; done
   wait "$ctl"
 }
-count_instructions() { # BACKEND MODE
+count_instructions() { # BACKEND MODE (on, off, or faults: metrics on and --faults, none set)
   local backend=$1 mode=$2 flags=(--no-host-metrics)
   [ "$mode" = off ] && flags+=(--no-metrics)
+  [ "$mode" = faults ] && flags+=(--faults)
   local db; db=$(db_for "$backend" "instr_${backend}_$mode")
   local out="$WORK/cg-$backend-$mode"
   start "cg-$backend-$mode" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out.%p" \
@@ -359,8 +434,8 @@ count_instructions() { # BACKEND MODE
 }
 if [ "$BENCH_INSTRUCTIONS" = 1 ]; then
   for backend in "${backends[@]}"; do
-    for mode in on off; do
-      echo "==> instructions per request: $backend, metrics $mode (callgrind, $INSTR_REQUESTS requests)" >&2
+    for mode in on off faults; do
+      echo "==> instructions per request: $backend, $mode (callgrind, $INSTR_REQUESTS requests)" >&2
       count_instructions "$backend" "$mode"
     done
   done
@@ -373,7 +448,8 @@ echo " SQLite: one file, synchronous=FULL; PostgreSQL: $( [ -n "$PG_BIN" ] && "$
 echo " fsync=on, shared_buffers=128MB, sessions synchronous_commit=on, pool of 8 per instance;"
 echo " ceiling = bare hyper at the same connection count; RSS = VmHWM of the instance, cumulative)"
 echo "targets: SQLite GET by id >= 50% of the ceiling, durable POST (2 instances) >= 25%, RSS < 30 MiB;"
-echo "         PostgreSQL GET by id >= 35%, durable POST (2 instances) >= 15%; instrumentation < 3% of instructions"
+echo "         PostgreSQL GET by id >= 35%, durable POST (2 instances) >= 15%; instrumentation < 3% of instructions;"
+echo "         --faults with no fault set: no measurable instructions per request"
 echo
 awk -F'\t' '
   $1 == "bare_hyper" { ceil[$4] = $5 }
@@ -398,13 +474,32 @@ awk -F'\t' '
       }
     }
   }' "$RESULTS"
+if grep -q 'via HAProxy' "$RESULTS"; then
+  echo
+  echo "HAProxy in front (two instances, one SQLite file; HAProxy, wrk and the instances share the cores):"
+  echo "target: through HAProxy >= 70% of direct"
+  awk -F'\t' '
+    { k = $2; side = "" }
+    sub(/ direct$/, "", k) { side = "direct" }
+    sub(/ via HAProxy$/, "", k) { side = "lb" }
+    side != "" { key = k SUBSEP $4; rps[side, key] = $5; p99[side, key] = $7; if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
+    END {
+      printf "  %-22s %5s %12s %12s %9s %13s\n", "endpoint", "conns", "direct r/s", "HAProxy r/s", "ratio", "p99 added ms"
+      for (i = 1; i <= n; i++) {
+        split(order[i], p, SUBSEP); d = rps["direct", order[i]]; l = rps["lb", order[i]]
+        ratio = (d > 0) ? 100 * l / d : 0
+        printf "  %-22s %5s %12.0f %12.0f %8.1f%% %+13.3f\n", p[1], p[2], d, l, ratio, p99["lb", order[i]] - p99["direct", order[i]]
+      }
+    }' "$RESULTS"
+fi
 if [ -s "${INSTR:-}" ]; then
   echo
   echo "instrumentation overhead in CPU instructions per request of the server (callgrind, $INSTR_REQUESTS requests, one connection):"
   awk -F'\t' '{ v[$1 SUBSEP $2 SUBSEP $3] = $4; k[$1 SUBSEP $2] = 1 }
     END {
-      printf "  %-10s %-6s %14s %14s %9s\n", "store", "kind", "metrics on", "metrics off", "overhead"
-      for (x in k) { split(x, p, SUBSEP); on = v[x SUBSEP "on"]; off = v[x SUBSEP "off"]
-        printf "  %-10s %-6s %14d %14d %+8.2f%%\n", p[1], p[2], on, off, 100 * (on - off) / off }
+      printf "  %-10s %-6s %14s %14s %9s %14s %9s\n", "store", "kind", "metrics on", "metrics off", "overhead", "--faults", "vs on"
+      for (x in k) { split(x, p, SUBSEP); on = v[x SUBSEP "on"]; off = v[x SUBSEP "off"]; f = v[x SUBSEP "faults"]
+        printf "  %-10s %-6s %14d %14d %+8.2f%% %14d %+8.2f%%\n", p[1], p[2], on, off, 100 * (on - off) / off, f, 100 * (f - on) / on }
     }' "$INSTR" | sort -k1,1r -k2,2
+  echo "  (--faults: /admin/faults served, no fault set: the request path reads one atomic flag)"
 fi

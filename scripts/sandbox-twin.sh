@@ -99,6 +99,7 @@ path=""
 host_program() {
   command -v "$1" && return
   [ "$1" = postgres_exporter ] && command -v prometheus-postgres-exporter && return
+  [ "$1" = alertmanager ] && command -v prometheus-alertmanager && return
   find /usr/lib/postgresql/*/bin -name "$1" 2>/dev/null | sort -V | tail -n 1 | grep .
 }
 for line in "${check_inputs[@]}"; do
@@ -109,7 +110,8 @@ for line in "${check_inputs[@]}"; do
   }
   real=$(readlink -f "$host")
   case $real in
-  /usr/bin/*)
+  # /usr/bin and /usr/sbin (HAProxy) are empty in the twin.
+  /usr/bin/* | /usr/sbin/*)
     dir=/.twin/check-inputs/$attr/bin
     args+=(--ro-bind "$real" "$dir/$program")
     ;;

@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: promtool/prometheus for the metric and lab tests,
-# node exporter for the lab, PostgreSQL (initdb/postgres under
+# node exporter for the lab, Alertmanager (with amtool) for the alert
+# delivery tests and the drill, PostgreSQL (initdb/postgres under
 # /usr/lib/postgresql/VERSION/bin; the tests start their own clusters, never
-# the system service) and its exporter for the PostgreSQL backend, nix-bin
-# to parse and evaluate the .nix files, bubblewrap for the sandbox twin,
-# chromium for the HTML report tests (headless), wrk and sqlite3 for the benchmark script.
-packages=(prometheus prometheus-node-exporter postgresql prometheus-postgres-exporter nix-bin bubblewrap chromium wrk sqlite3)
+# the system service) and its exporter for the PostgreSQL backend, HAProxy
+# for the load-balancer tests (the tests run their own), nix-bin to parse and
+# evaluate the .nix files, bubblewrap for the sandbox twin, chromium for the
+# HTML report tests (headless), wrk and sqlite3 for the benchmark script.
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager postgresql prometheus-postgres-exporter haproxy nix-bin bubblewrap chromium wrk sqlite3)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   bash scripts/apt-install.sh "${packages[@]}"
 fi
@@ -28,6 +30,10 @@ for tool in promtool prometheus; do
     exit 1
   }
 done
+command -v amtool >/dev/null || {
+  echo "error: amtool not found; install Debian's prometheus-alertmanager package (or use nix develop)" >&2
+  exit 1
+}
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -10,13 +10,18 @@
 //!   configuration.
 //! - [`verify`]: checks through Prometheus that every signal of the spec
 //!   exists for every instance.
+//! - [`slo`]: the SLO file turned into recording rules, burn-rate alerts,
+//!   their unit tests, error-budget panels and load gates.
+//! - [`contract`]: the metric names and buckets all of them share.
 //!
 //! `main.rs` only parses the command line, calls [`run`] and prints an
 //! error with [`error_line`] and [`exit_code`].
 
+pub mod contract;
 pub mod lab;
 pub mod load;
 pub mod serve;
+pub mod slo;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +45,10 @@ pub enum Command {
     Lab(lab::Args),
     /// Check through Prometheus that every signal of the spec exists (run it under load).
     Verify(verify::Args),
+    /// Generate the SLO rules, their tests and the error-budget dashboard; print load gates.
+    Slo(slo::Args),
+    /// Receive Alertmanager's webhook notifications into a JSON-lines file (what `srelab lab` runs itself).
+    Receive(lab::receiver::Args),
 }
 
 /// Runs one parsed command line; the returned code is the process exit code.
@@ -49,6 +58,8 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Load(args) => load::main(args),
         Command::Lab(args) => lab::main(args),
         Command::Verify(args) => verify::main(args),
+        Command::Slo(args) => slo::main(args),
+        Command::Receive(args) => lab::receiver::main(args),
     }
 }
 

@@ -32,6 +32,10 @@ fn lab(state: &Path) -> Command {
         .arg(unused_port().to_string())
         .arg("--load-metrics-port")
         .arg(unused_port().to_string())
+        .arg("--alertmanager-port")
+        .arg(unused_port().to_string())
+        .arg("--receiver-port")
+        .arg(unused_port().to_string())
         .arg("--state-dir")
         .arg(state);
     cmd

@@ -79,6 +79,10 @@ fn a_port_in_use_is_named() {
             .arg(unused_port().to_string())
             .arg("--prometheus-port")
             .arg(port.to_string())
+            .arg("--alertmanager-port")
+            .arg(unused_port().to_string())
+            .arg("--receiver-port")
+            .arg(unused_port().to_string())
             .arg("--state-dir")
             .arg(dir.path()),
     );
@@ -112,7 +116,13 @@ fn bad_flags_exit_2() {
 fn generated_config_passes_promtool_check_config() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::prepare(dir.path()).unwrap();
-    for node in [None, Some("127.0.0.1:9100".parse().unwrap())] {
+    for (node, alertmanager) in [
+        (None, None),
+        (
+            Some("127.0.0.1:9100".parse().unwrap()),
+            Some("127.0.0.1:9093".parse().unwrap()),
+        ),
+    ] {
         let scrape = Scrape {
             instances: vec![
                 "127.0.0.1:8081".parse().unwrap(),
@@ -120,9 +130,15 @@ fn generated_config_passes_promtool_check_config() {
             ],
             load: "127.0.0.1:9464".parse().unwrap(),
             node,
+            alertmanager,
             postgres: node.map(|_| "127.0.0.1:9187".parse().unwrap()),
+            haproxy: node.map(|_| "127.0.0.1:8405".parse().unwrap()),
         };
-        let config = write_config(&state, &scrape).unwrap();
+        let rules: Vec<(&str, String)> = srelab::verify::assets::RULE_FILES
+            .iter()
+            .map(|(n, t)| (*n, t.to_string()))
+            .collect();
+        let config = write_config(&state, &scrape, &rules).unwrap();
         let out = PROMTOOL
             .command()
             .args(["check", "config"])
@@ -140,8 +156,17 @@ fn generated_config_passes_promtool_check_config() {
         assert!(text.contains("job_name: 'srelab'\n"));
         assert!(text.contains("job_name: 'srelab-load'\n"));
         assert_eq!(text.contains("job_name: 'node'\n"), node.is_some());
+        assert_eq!(text.contains("job_name: 'haproxy'\n"), node.is_some());
         assert!(text.contains("'127.0.0.1:8081', '127.0.0.1:8082'"));
-        assert!(text.contains(&state.prometheus().join("alerts.yml").display().to_string()));
+        for rules in ["alerts.yml", "slo.yml"] {
+            assert!(text.contains(&state.prometheus().join(rules).display().to_string()));
+        }
+        assert_eq!(
+            text.contains(
+                "alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:9093']"
+            ),
+            alertmanager.is_some()
+        );
     }
 }
 

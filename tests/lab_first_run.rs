@@ -27,6 +27,7 @@ static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// `srelab lab` on free ports, without Grafana, node exporter and Loki.
 fn lab(state: &Path, base: u16, prometheus: u16) -> Command {
     prometheus_bin();
+    common::tools::alertmanager();
     let mut cmd = srelab();
     cmd.args([
         "lab",
@@ -39,6 +40,10 @@ fn lab(state: &Path, base: u16, prometheus: u16) -> Command {
     .arg("--prometheus-port")
     .arg(prometheus.to_string())
     .arg("--load-metrics-port")
+    .arg(unused_port().to_string())
+    .arg("--alertmanager-port")
+    .arg(unused_port().to_string())
+    .arg("--receiver-port")
     .arg(unused_port().to_string())
     .arg("--state-dir")
     .arg(state);
@@ -112,7 +117,12 @@ fn a_first_run_links_pids_and_verify_without_then_with_load() {
         .filter_map(|l| l.split_once(' '))
         .map(|p| p.1)
         .collect();
-    assert_eq!(names, ["srelab-1", "srelab-2", "prometheus"], "{pids}");
+    // Alertmanager is on PATH wherever the tests run (scripts/test.sh installs it).
+    assert_eq!(
+        names,
+        ["srelab-1", "srelab-2", "alertmanager", "prometheus"],
+        "{pids}"
+    );
 
     let row = |what: &str| {
         summary

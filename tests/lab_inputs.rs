@@ -29,6 +29,10 @@ fn lab_on(state: &Path, base: Option<u16>, prometheus: Option<u16>) -> Command {
         .arg(unused_port().to_string())
         .arg("--grafana-port")
         .arg(unused_port().to_string())
+        .arg("--alertmanager-port")
+        .arg(unused_port().to_string())
+        .arg("--receiver-port")
+        .arg(unused_port().to_string())
         .arg("--state-dir")
         .arg(state);
     cmd

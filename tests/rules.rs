@@ -11,29 +11,14 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run_promtool(args: &[&str]) {
-    let out = common::tools::PROMTOOL
-        .command()
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("running promtool");
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn promtool_check_rules() {
-    run_promtool(&["check", "rules", "prometheus/alerts.yml"]);
+    common::tools::promtool(&["check", "rules", "prometheus/alerts.yml"]);
 }
 
 #[test]
 fn promtool_unit_tests_pass() {
-    run_promtool(&["test", "rules", "prometheus/alerts.test.yml"]);
+    common::tools::promtool(&["test", "rules", "prometheus/alerts.test.yml"]);
 }
 
 /// Changes to the rules that their unit tests must notice: each threshold

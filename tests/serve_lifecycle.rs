@@ -93,12 +93,14 @@ fn every_flag_reads_its_environment_variable() {
         ("SRELAB_DB_POOL_SIZE", "5"),
         ("SRELAB_STATEMENT_TIMEOUT", "4s"),
         ("SRELAB_DB_WAIT", "7s"),
+        ("SRELAB_DRAIN_DELAY", "2500ms"),
         ("SRELAB_SHUTDOWN_GRACE", "2s"),
         ("SRELAB_HEADER_READ_TIMEOUT", "3s"),
         ("SRELAB_NO_HOST_METRICS", "true"),
         ("SRELAB_ACCESS_LOG", "all"),
         ("SRELAB_ACCESS_LOG_SAMPLE", "7"),
         ("SRELAB_INSTANCE", "env-instance:1"),
+        ("SRELAB_FAULTS", "true"),
     ];
     let help = Command::new(srelab_bin())
         .args(["serve", "--help"])
@@ -159,6 +161,8 @@ fn every_flag_reads_its_environment_variable() {
     );
     // SRELAB_NO_HOST_METRICS
     assert!(!metrics.contains("srelab_host_"), "{metrics}");
+    // SRELAB_FAULTS: the admin endpoint is served.
+    assert_eq!(server.get("/admin/faults").status, 200);
     // SRELAB_READERS: one thread per reader connection.
     let readers = std::fs::read_dir(format!("/proc/{}/task", server.guard.pid()))
         .unwrap()
@@ -198,12 +202,14 @@ fn every_flag_reads_its_environment_variable() {
         "pool_size: 5",
         "statement_timeout: 4s",
         "connect_wait: 7s",
+        "drain_delay: 2.5s",
         "shutdown_grace: 2s",
         "header_read_timeout: 3s",
         "host_metrics: false",
         "access_log: All",
         "access_log_sample: 7",
         "instance: Some(\"env-instance:1\")",
+        "faults: true",
     ] {
         assert!(config.contains(setting), "{setting:?} not in {config}");
     }

@@ -28,6 +28,11 @@ pub const GRAFANA: Program = Program {
     names: &["grafana", "grafana-server"],
     hint: "name it with --grafana-bin / SRELAB_GRAFANA",
 };
+pub const ALERTMANAGER: Program = Program {
+    what: "Alertmanager",
+    names: &["alertmanager", "prometheus-alertmanager"],
+    hint: "install the distribution package `prometheus-alertmanager`, or name it with --alertmanager-bin / SRELAB_ALERTMANAGER",
+};
 pub const NODE_EXPORTER: Program = Program {
     what: "node exporter",
     names: &["node_exporter", "prometheus-node-exporter"],

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::db_fault;
 use super::defaults::JOB;
+use super::haproxy::Timing;
 use super::output::{esay, say};
 use super::process;
 use super::run::{STARTUP_LIMIT, Signals, print_notices};
 use super::stack::{Lab, Plan, instance_name};
+use super::{db_fault, failover, overload};
 use crate::verify;
 use crate::verify::alert::{self, State, Want};
 
@@ -46,6 +47,8 @@ struct Verdict {
     alert_fired: Option<(String, Duration)>,
     recovered: Option<Duration>,
     database_fault: Option<db_fault::Outcome>,
+    failover: Option<failover::Outcome>,
+    overload: Option<overload::Outcome>,
     problems: Vec<String>,
 }
 
@@ -99,6 +102,9 @@ async fn steps(
     verify_under_load(lab, opts, v).await?;
     if v.problems.is_empty() && opts.fault {
         fault(lab, v).await?;
+    }
+    if v.problems.is_empty() && opts.fault && lab.plan.lb.is_some() {
+        load_balancer(lab, v).await;
     }
     if v.problems.is_empty() && opts.fault && lab.plan.postgres.is_some() {
         match db_fault::inject(lab).await {
@@ -190,6 +196,25 @@ async fn fault(lab: &mut Lab, v: &mut Verdict) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With `--lb`: the failover (crash, drain) and the overload.
+async fn load_balancer(lab: &mut Lab, v: &mut Verdict) {
+    match failover::run(lab).await {
+        Ok(outcome) => {
+            let bound = failover::Bound::of(&Timing::of_template());
+            v.problems
+                .extend(outcome.problems(bound, &Timing::of_template()));
+            v.failover = Some(outcome);
+        }
+        Err(problem) => v.problems.push(format!("failover: {problem}")),
+    }
+    if v.problems.is_empty() {
+        match overload::run(lab).await {
+            Ok(outcome) => v.overload = Some(outcome),
+            Err(problem) => v.problems.push(format!("overload: {problem}")),
+        }
+    }
+}
+
 fn render(v: &Verdict, total: Duration, peaks: &BTreeMap<String, u64>) -> String {
     let secs = |d: Duration| format!("{:.1}s", d.as_secs_f64());
     let verdict = if v.problems.is_empty() {
@@ -232,6 +257,14 @@ fn render(v: &Verdict, total: Duration, peaks: &BTreeMap<String, u64>) -> String
                 f.refused
             ),
         );
+    }
+    if let Some(f) = &v.failover {
+        for (k, val) in f.lines(failover::Bound::of(&Timing::of_template())) {
+            line(k, val);
+        }
+    }
+    if let Some(o) = &v.overload {
+        line("overload", o.line());
     }
     line("total", secs(total));
     line("peak memory", memory(peaks));

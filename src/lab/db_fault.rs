@@ -9,15 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::defaults::JOB;
+use super::http::{self, Http, get_json, post_json};
 use super::stack::Lab;
 
 /// The alert the database fault waits for (prometheus/alerts.yml).
@@ -27,8 +23,6 @@ pub const DATABASE_ALERT: &str = "SrelabDatabaseUnavailable";
 const LIMIT: Duration = Duration::from_secs(90);
 /// Concurrent writers.
 const WRITERS: usize = 4;
-
-type Http = Client<HttpConnector, Full<Bytes>>;
 
 /// What the fault showed.
 #[derive(Debug)]
@@ -48,7 +42,7 @@ struct Seen {
 
 /// Runs the fault; an error names the step that failed.
 pub async fn inject(lab: &mut Lab) -> Result<Outcome, String> {
-    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let http = http::client();
     let urls: Vec<String> = (0..lab.plan.instances)
         .map(|i| format!("http://{}", lab.plan.instance_addr(i)))
         .collect();
@@ -151,32 +145,24 @@ async fn steps(
 }
 
 /// Polls `ok` every half second until it holds or `limit` passes.
-async fn poll<F, Fut>(limit: Duration, mut ok: F) -> bool
+async fn poll<F, Fut>(limit: Duration, ok: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if ok().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    false
+    super::wait::until(limit, Duration::from_millis(500), ok)
+        .await
+        .is_some()
 }
 
 /// Posts items to `url` until `stop`, recording 201s and counting 503s.
 async fn write_until(http: Http, url: String, w: usize, seen: Arc<Seen>, stop: Arc<AtomicBool>) {
+    let url = format!("{url}/api/items");
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        let body = serde_json::json!({"name": format!("db-fault-{w}-{i}"), "value": i}).to_string();
-        let req = http::Request::post(format!("{url}/api/items"))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)));
-        let Ok(req) = req else { return };
-        match answer(&http, req).await {
+        let body = serde_json::json!({"name": format!("db-fault-{w}-{i}"), "value": i});
+        match post_json(&http, &url, &body).await {
             Some((201, item)) => {
                 if let Some(id) = item["id"].as_i64() {
                     seen.acked.lock().await.push((id, item));
@@ -188,20 +174,4 @@ async fn write_until(http: Http, url: String, w: usize, seen: Arc<Seen>, stop: A
             }
         }
     }
-}
-
-async fn get_json(http: &Http, url: &str) -> Option<(u16, serde_json::Value)> {
-    let req = http::Request::get(url).body(Full::new(Bytes::new())).ok()?;
-    answer(http, req).await
-}
-
-/// Sends `req` (10 s at most) and parses the JSON answer.
-async fn answer(http: &Http, req: http::Request<Full<Bytes>>) -> Option<(u16, serde_json::Value)> {
-    let resp = tokio::time::timeout(Duration::from_secs(10), http.request(req))
-        .await
-        .ok()?
-        .ok()?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.ok()?.to_bytes();
-    Some((status, serde_json::from_slice(&body).unwrap_or_default()))
 }

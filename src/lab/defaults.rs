@@ -14,6 +14,10 @@ pub const PROMETHEUS_PORT: u16 = 9090;
 pub const GRAFANA_PORT: u16 = 3000;
 /// Node exporter's port.
 pub const NODE_EXPORTER_PORT: u16 = 9100;
+/// Alertmanager's port (its cluster port is turned off).
+pub const ALERTMANAGER_PORT: u16 = 9093;
+/// Port of the webhook receiver Alertmanager delivers to.
+pub const RECEIVER_PORT: u16 = 9095;
 /// The PostgreSQL exporter's port (its upstream default).
 pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
 /// Loki's HTTP port (its upstream default).
@@ -27,6 +31,11 @@ pub const ALLOY_PORT: u16 = 12345;
 pub const ACCESS_LOG_SAMPLE: u32 = 100;
 /// The Grafana datasource uid of Loki (the dashboard's logs panel).
 pub const LOKI_DATASOURCE_UID: &str = "loki";
+/// HAProxy's port (`srelab lab --lb`): where the load goes, and the default
+/// target of `srelab load`.
+pub const LB_PORT: u16 = 8080;
+/// Port of HAProxy's built-in Prometheus exporter.
+pub const HAPROXY_EXPORTER_PORT: u16 = 8405;
 /// Port of the load tool's own metrics endpoint.
 pub const LOAD_METRICS_PORT: u16 = 9464;
 /// Prometheus job scraping the instances.
@@ -37,6 +46,10 @@ pub const LOAD_JOB: &str = "srelab-load";
 pub const NODE_JOB: &str = "node";
 /// Prometheus job scraping the PostgreSQL exporter.
 pub const POSTGRES_JOB: &str = "postgres";
+/// Prometheus job scraping HAProxy's exporter.
+pub const HAPROXY_JOB: &str = "haproxy";
+/// HAProxy's backend of the instances (the `proxy` label of its metrics).
+pub const LB_BACKEND: &str = "srelab";
 /// The database (and its owner role) the instances use on PostgreSQL.
 pub const POSTGRES_DATABASE: &str = "srelab";
 /// Scrape (and rule evaluation) interval of the lab's Prometheus.

@@ -36,10 +36,14 @@ pub enum LabError {
         log: PathBuf,
         tail: String,
     },
+    #[error("the rules cannot be scaled for the drill: {0}")]
+    Rules(String),
     #[error("scrape targets not up after {secs}s: {detail}")]
     TargetsNotUp { secs: u64, detail: String },
     #[error("postgres: {0}")]
     Postgres(String),
+    #[error("haproxy: {0}")]
+    Haproxy(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

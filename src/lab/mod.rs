@@ -1,8 +1,10 @@
 //! `srelab lab`: brings up N `srelab serve` instances on one SQLite file
 //! (or, with `--backend postgres`, a PostgreSQL cluster and its exporter),
 //! Prometheus with a generated configuration and the alert rules, node
-//! exporter and Grafana when found; `--load` drives the load tool in the
-//! foreground; `--check` runs the headless end-to-end check. Every input
+//! exporter, Grafana and Alertmanager (delivering to the lab's own webhook
+//! receiver) when found; `--load` drives the load tool in the
+//! foreground; `--check` runs the headless end-to-end check; `--capacity`
+//! runs the capacity search with 1, 2, … N instances. Every input
 //! (binaries, the spec, the load options) is checked before anything starts.
 //!
 //! Exit codes: 0 the lab stopped on Ctrl-C/SIGTERM, or the check passed;
@@ -14,29 +16,45 @@
 //! - [`binaries`], [`ports`], [`state`]: finding programs, checking ports,
 //!   the state directory; [`output`]: progress on stdout.
 //! - [`process`]: children owned by guards that stop them.
-//! - [`prometheus`], [`grafana`]: their generated configuration;
+//! - [`prometheus`], [`grafana`], [`alertmanager`]: their generated
+//!   configuration; [`receiver`]: the webhook receiver notifications go to;
 //!   [`logs`]: Loki and Alloy ([`loki`], [`alloy`]) when both are found;
-//!   [`postgres`]: the cluster (shared with the tests) and its exporter.
+//!   [`postgres`]: the cluster (shared with the tests) and its exporter;
+//!   [`haproxy`]: the load balancer's one configuration (shared with the
+//!   NixOS module) and its state.
 //! - [`stack`]: the running lab; [`run`]: the interactive lab;
-//!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL.
+//!   [`check`]: `--check`, with [`db_fault`] on PostgreSQL and, with
+//!   `--lb`, [`failover`] (crash and drain under load) and [`overload`]
+//!   (saturation alerts fired by load); [`http`] and [`wait`] serve them;
+//!   [`drill`]: `--drill`, which proves the alerts.
 
+pub mod alertmanager;
 pub mod alloy;
 pub mod binaries;
+pub mod capacity;
 pub mod check;
 pub mod db_fault;
 pub mod defaults;
+pub mod drill;
 pub mod error;
+pub mod failover;
 pub mod grafana;
+pub mod haproxy;
+pub mod http;
 pub mod logs;
 pub mod loki;
 pub mod output;
+pub mod overload;
 pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;
+pub mod receiver;
 pub mod run;
 pub mod stack;
 pub mod state;
+pub mod usl;
+pub mod wait;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,14 +65,16 @@ use anyhow::Context as _;
 use clap::Parser as _;
 
 use crate::UsageError;
+use crate::verify::assets;
 use error::LabError;
 use stack::Plan;
 
 /// Arguments of `srelab lab`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes: 0 stopped by Ctrl-C/SIGTERM, or the check passed; \
-    1 the check failed, the lab could not start or a child died; 2 a flag or input mistake."
+    after_help = "Exit codes: 0 stopped by Ctrl-C/SIGTERM, the check passed, or every \
+    capacity search found a capacity; 1 the check failed, a search found none, the lab could \
+    not start or a child died; 2 a flag or input mistake."
 )]
 pub struct Args {
     /// Number of `srelab serve` instances.
@@ -75,6 +95,12 @@ pub struct Args {
     /// Port of the load tool's metrics endpoint.
     #[arg(long, default_value_t = defaults::LOAD_METRICS_PORT)]
     pub load_metrics_port: u16,
+    /// Alertmanager's port.
+    #[arg(long, default_value_t = defaults::ALERTMANAGER_PORT)]
+    pub alertmanager_port: u16,
+    /// Port of the lab's webhook receiver (notifications go to STATE/notifications.jsonl).
+    #[arg(long, default_value_t = defaults::RECEIVER_PORT)]
+    pub receiver_port: u16,
     /// State directory: the database (kept), logs, generated configuration.
     #[arg(long, env = "SRELAB_LAB_STATE", default_value = ".srelab-lab")]
     pub state_dir: PathBuf,
@@ -90,6 +116,15 @@ pub struct Args {
     /// Node exporter binary [default: `node_exporter` or `prometheus-node-exporter` on PATH].
     #[arg(long, env = "SRELAB_NODE_EXPORTER", value_name = "PATH")]
     pub node_exporter_bin: Option<PathBuf>,
+    /// Alertmanager binary [default: `alertmanager` or `prometheus-alertmanager` on PATH].
+    #[arg(long, env = "SRELAB_ALERTMANAGER", value_name = "PATH")]
+    pub alertmanager_bin: Option<PathBuf>,
+    /// Run without Alertmanager even when it is found.
+    #[arg(long)]
+    pub no_alertmanager: bool,
+    /// Serve /admin/faults on every instance (`srelab serve --faults`), to inject faults by hand.
+    #[arg(long)]
+    pub faults: bool,
     /// Run without Grafana even when it is found.
     #[arg(long)]
     pub no_grafana: bool,
@@ -132,13 +167,52 @@ pub struct Args {
     /// Run without the PostgreSQL exporter even when it is found.
     #[arg(long)]
     pub no_postgres_exporter: bool,
+    /// Put HAProxy in front of the instances: the load goes through it, and
+    /// `--check` adds failover, drain and overload steps.
+    #[arg(long)]
+    pub lb: bool,
+    /// HAProxy binary [default: `haproxy` on PATH, else /usr/sbin/haproxy].
+    #[arg(long, env = "SRELAB_HAPROXY", value_name = "PATH")]
+    pub haproxy_bin: Option<PathBuf>,
+    /// HAProxy's port (with --lb).
+    #[arg(long, default_value_t = defaults::LB_PORT)]
+    pub lb_port: u16,
+    /// The port of HAProxy's Prometheus exporter (with --lb).
+    #[arg(long, default_value_t = defaults::HAPROXY_EXPORTER_PORT)]
+    pub haproxy_exporter_port: u16,
     /// Drive the load tool (with its TUI) for this long once the lab is up;
     /// options of `srelab load` go after `--` (e.g. `--load 60s -- -r 200`).
-    #[arg(long, value_name = "DURATION", conflicts_with = "check")]
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["check", "drill"])]
     pub load: Option<humantime::Duration>,
     /// Headless check: start everything, load, verify, inject a fault, stop; the exit code is the verdict.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "drill")]
     pub check: bool,
+    /// Headless fault drill: under steady load, a quiet baseline, then each
+    /// fault in turn must bring its alert through Alertmanager within a
+    /// bound and resolve once cleared; prints a table, exit 1 on any miss.
+    #[arg(long)]
+    pub drill: bool,
+    /// The drill divides every rule window and `for:` by this (at least 8s each).
+    #[arg(long, value_name = "N", default_value_t = 120, requires = "drill",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub drill_scale: u32,
+    /// How long the drill's no-fault baseline lasts.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "20s",
+        requires = "drill"
+    )]
+    pub drill_baseline: humantime::Duration,
+    /// The drill's faults, in order (instance-down, error-ratio, latency, cpu, memory, db-lock).
+    #[arg(
+        long,
+        value_name = "FAULT,...",
+        value_delimiter = ',',
+        requires = "drill",
+        default_value = "instance-down,error-ratio,latency,cpu,memory,db-lock"
+    )]
+    pub drill_faults: Vec<drill::catalogue::FaultName>,
     /// How long `--check` drives load.
     #[arg(
         long,
@@ -155,6 +229,11 @@ pub struct Args {
         requires = "check"
     )]
     pub verify_timeout: humantime::Duration,
+    /// Find the capacity with 1, 2, … --instances instances in turn
+    /// (`srelab load --find-capacity`; its options after `--`, e.g.
+    /// `-- --mix work=1 --slo p99<100ms`) and print the scaling curve.
+    #[arg(long, conflicts_with_all = ["check", "load", "drill", "lb"])]
+    pub capacity: bool,
     /// Skip `--check`'s fault injection (stopping an instance until its alert fires).
     #[arg(long, requires = "check")]
     pub no_fault: bool,
@@ -182,9 +261,30 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         e @ LabError::MissingBinary { .. } => anyhow::Error::new(UsageError::new(e)),
         e => e.into(),
     })?;
-    let load = match (args.check, args.load) {
-        (true, _) => Some(args.duration.into()),
-        (false, load) => load.map(Into::into),
+    if args.capacity {
+        capacity::check_options(&plan).map_err(UsageError::new)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        return rt.block_on(capacity::run(plan));
+    }
+    if args.drill && plan.alertmanager_bin.is_none() {
+        let why = plan
+            .not_running
+            .get(stack::ALERTMANAGER)
+            .cloned()
+            .unwrap_or_default();
+        return Err(UsageError::new(anyhow::anyhow!(
+            "the drill judges what Alertmanager delivers, and Alertmanager is {why}; {}",
+            binaries::ALERTMANAGER.hint
+        ))
+        .into());
+    }
+    let load = match (args.check, args.drill, args.load) {
+        (true, _, _) => Some(args.duration.into()),
+        (_, true, _) => Some(Duration::from_secs(3600)),
+        (false, false, load) => load.map(Into::into),
     };
     match load {
         Some(duration) => check_load_options(&plan, duration).map_err(UsageError::new)?,
@@ -200,6 +300,14 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if args.drill {
+        let opts = drill::Options {
+            timing: drill_timing(args.drill_scale)?,
+            baseline: args.drill_baseline.into(),
+            faults: args.drill_faults.clone(),
+        };
+        return rt.block_on(drill::run(plan, opts));
+    }
     if args.check {
         let verify = crate::verify::Config::from_sources(
             &plan.prometheus_url(),
@@ -254,13 +362,19 @@ fn check_load_options(plan: &Plan, duration: Duration) -> anyhow::Result<()> {
             anyhow::bail!("the load options after `--`: {}: {why}", flags.join("/"));
         }
     }
+    parse_load_options(plan.load_args(duration, false))
+}
+
+/// Parses `srelab load ARGV` as the lab will run it; the error names the
+/// options after `--`.
+fn parse_load_options(argv: Vec<String>) -> anyhow::Result<()> {
     #[derive(clap::Parser)]
     #[command(name = "srelab load")]
     struct LoadCli {
         #[command(flatten)]
         args: crate::load::Args,
     }
-    let argv = std::iter::once("srelab load".to_owned()).chain(plan.load_args(duration, false));
+    let argv = std::iter::once("srelab load".to_owned()).chain(argv);
     let cli = LoadCli::try_parse_from(argv).map_err(|e| {
         let text = e.to_string();
         let first = text.lines().next().unwrap_or_default();
@@ -270,6 +384,7 @@ fn check_load_options(plan: &Plan, duration: Duration) -> anyhow::Result<()> {
         )
     })?;
     crate::load::run::check_flags(&cli.args)
+        .and_then(|()| crate::load::capacity::args::check_flags(&cli.args))
         .map_err(|e| anyhow::anyhow!("the load options after `--`: {e}"))
 }
 
@@ -286,20 +401,44 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
     let prometheus_bin = binaries::PROMETHEUS.find(args.prometheus_bin.as_deref())?;
     let mut not_running = BTreeMap::new();
     let mut notices = Vec::new();
-    let node_exporter_bin = match (&args.node_exporter_bin, args.no_node_exporter) {
-        (_, true) => {
-            not_running.insert(
-                stack::NODE_EXPORTER,
-                "disabled by --no-node-exporter".into(),
-            );
-            None
+    let alertmanager_bin = optional(
+        &binaries::ALERTMANAGER,
+        args.alertmanager_bin.as_deref(),
+        args.no_alertmanager
+            .then_some("disabled by --no-alertmanager"),
+        stack::ALERTMANAGER,
+        &mut not_running,
+    )?;
+    let mut serve_args = args.serve_arg.clone();
+    if args.faults || args.drill {
+        serve_args.push("--faults".into());
+    }
+    let mut load_options = args.load_options.clone();
+    let mut rules: Vec<(&'static str, String)> = assets::RULE_FILES
+        .iter()
+        .map(|(name, text)| (*name, text.to_string()))
+        .collect();
+    if args.drill {
+        if load_options.is_empty() {
+            load_options = drill::LOAD.iter().map(|s| s.to_string()).collect();
         }
-        (Some(p), false) => Some(binaries::NODE_EXPORTER.find(Some(p))?),
-        (None, false) => binaries::NODE_EXPORTER
-            .find(None)
-            .map_err(|_| not_running.insert(stack::NODE_EXPORTER, "not found".into()))
-            .ok(),
-    };
+        let scale = drill_timing(args.drill_scale)
+            .map_err(|e| LabError::Rules(e.to_string()))?
+            .scale;
+        for (name, text) in &mut rules {
+            *text = scale
+                .rules(text)
+                .map_err(|e| LabError::Rules(format!("{name}: {e}")))?;
+        }
+    }
+    let node_exporter_bin = optional(
+        &binaries::NODE_EXPORTER,
+        args.node_exporter_bin.as_deref(),
+        args.no_node_exporter
+            .then_some("disabled by --no-node-exporter"),
+        stack::NODE_EXPORTER,
+        &mut not_running,
+    )?;
     let grafana = if args.no_grafana {
         not_running.insert(stack::GRAFANA, "disabled by --no-grafana".into());
         None
@@ -324,7 +463,6 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         }
         found.ok()
     };
-    let mut serve_args = args.serve_arg.clone();
     if args.check && logs.is_some() {
         // The check forces a 500 on every instance for verify's error line.
         serve_args.push("--debug-panic-route".into());
@@ -333,6 +471,14 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         Backend::Sqlite => None,
         Backend::Postgres => Some(find_postgres(args)?),
     };
+    let lb = match args.lb {
+        false => None,
+        true => Some(haproxy::LabHaproxy {
+            bin: haproxy::find(args.haproxy_bin.as_deref())?,
+            port: args.lb_port,
+            exporter_port: args.haproxy_exporter_port,
+        }),
+    };
     Ok(Plan {
         instances: args.instances,
         base_port: args.base_port,
@@ -340,17 +486,71 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         grafana_port: args.grafana_port,
         node_exporter_port: args.node_exporter_port,
         load_metrics_port: args.load_metrics_port,
+        alertmanager_port: args.alertmanager_port,
+        receiver_port: args.receiver_port,
         state_dir: args.state_dir.clone(),
         prometheus_bin,
         grafana,
         node_exporter_bin,
+        alertmanager_bin,
         postgres,
+        lb,
         serve_args,
         logs,
-        load_options: args.load_options.clone(),
+        load_options,
+        rules,
         not_running,
         notices,
     })
+}
+
+/// The drill's timing: the scale, the lab's scrape interval, and
+/// Alertmanager's group timing read from its configuration.
+fn drill_timing(factor: u32) -> anyhow::Result<drill::catalogue::Timing> {
+    let am: serde_yaml_ng::Value = serde_yaml_ng::from_str(assets::ALERTMANAGER_CONFIG)?;
+    let read = |key: &str| -> anyhow::Result<Duration> {
+        let text = am["route"][key]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("alertmanager.yml: no route.{key}"))?;
+        let d: crate::slo::duration::PromDuration = text.parse().map_err(anyhow::Error::msg)?;
+        Ok(d.as_std())
+    };
+    let scrape: crate::slo::duration::PromDuration = defaults::SCRAPE_INTERVAL
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    Ok(drill::catalogue::Timing {
+        scale: drill::scale::TimeScale {
+            factor,
+            floor: crate::slo::duration::PromDuration { ms: scrape.ms * 4 },
+        },
+        scrape: scrape.as_std(),
+        group_wait: read("group_wait")?,
+        group_interval: read("group_interval")?,
+        slack: Duration::from_secs(5),
+    })
+}
+
+/// An optional program: the named one (which must be usable), else the one
+/// on PATH; `None` when `disabled` says why or it is not found, noted in
+/// `not_running` under `name`.
+fn optional(
+    program: &binaries::Program,
+    named: Option<&std::path::Path>,
+    disabled: Option<&str>,
+    name: &'static str,
+    not_running: &mut BTreeMap<&'static str, String>,
+) -> Result<Option<PathBuf>, LabError> {
+    if let Some(why) = disabled {
+        not_running.insert(name, why.into());
+        return Ok(None);
+    }
+    match named {
+        Some(path) => program.find(Some(path)).map(Some),
+        None => Ok(program
+            .find(None)
+            .map_err(|_| not_running.insert(name, "not found".into()))
+            .ok()),
+    }
 }
 
 /// PostgreSQL's binaries (required) and its exporter (when found).

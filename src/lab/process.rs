@@ -148,6 +148,14 @@ impl Child {
         status
     }
 
+    /// SIGKILL and reap (a crash: the child gets no chance to clean up).
+    pub fn kill(&mut self) -> ExitStatus {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+        }
+        self.reap(Instant::now())
+    }
+
     /// SIGTERM, wait up to [`GRACE`], SIGKILL.
     pub fn stop(&mut self) -> ExitStatus {
         self.terminate();

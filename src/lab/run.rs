@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::grafana;
 use super::logs::LOKI;
 use super::output::{esay, say};
-use super::stack::{GRAFANA, Lab, NODE_EXPORTER, Plan, instance_name};
+use super::stack::{ALERTMANAGER, GRAFANA, Lab, NODE_EXPORTER, Plan, instance_name};
 
 /// How long the lab waits for every scrape target at start-up.
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(60);
@@ -122,6 +122,12 @@ pub fn summary(
     let mut rows: Vec<(String, String)> = (0..p.instances)
         .map(|i| (instance_name(i), format!("http://{}", p.instance_addr(i))))
         .collect();
+    if let Some((lb, exporter)) = p.lb_addrs() {
+        rows.push((
+            "haproxy".into(),
+            format!("http://{lb}  (in front of the instances; exporter http://{exporter}/metrics)"),
+        ));
+    }
     let pages: Vec<String> = links.iter().map(|(n, url)| format!("{n}: {url}")).collect();
     let pages = if pages.is_empty() {
         String::new()
@@ -171,6 +177,32 @@ pub fn summary(
             format!("http://127.0.0.1:{}/metrics", p.node_exporter_port),
         )),
         None => rows.push((NODE_EXPORTER.into(), not_running(NODE_EXPORTER))),
+    }
+    match &lab.receiver {
+        Some(r) => {
+            rows.push((
+                ALERTMANAGER.into(),
+                format!("http://{}", p.alertmanager_addr()),
+            ));
+            rows.push((
+                "notifications".into(),
+                format!(
+                    "{} (receiver {}), one line each here",
+                    r.file.display(),
+                    r.url()
+                ),
+            ));
+        }
+        None => rows.push((ALERTMANAGER.into(), not_running(ALERTMANAGER))),
+    }
+    if p.serve_args.iter().any(|a| a == "--faults") {
+        rows.push((
+            "faults".into(),
+            format!(
+                "curl -XPOST -d '{{\"kind\":\"error\",\"ratio\":0.2}}' -H 'content-type: application/json' http://{}/admin/faults",
+                p.instance_addr(0)
+            ),
+        ));
     }
     rows.push((
         "load metrics".into(),

@@ -16,22 +16,26 @@ use tokio::time::Instant;
 
 use nix::sys::signal::Signal;
 
-use super::defaults::{JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
+use super::defaults::{HAPROXY_JOB, JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
 use super::error::LabError;
+use super::haproxy::{self, LabHaproxy};
 use super::logs::{self, LabLogs};
 use super::output::{esay, say};
 use super::ports::{self, Port};
 use super::postgres::{self, Cluster, LabPostgres};
 use super::process::{self, Child, Output};
+use super::receiver::Receiver;
 use super::run::STARTUP_LIMIT;
 use super::state::StateDir;
-use super::{grafana, prometheus};
+use super::{alertmanager, grafana, prometheus};
 use crate::verify::prom::{self, Prometheus};
 
 /// The name of Grafana in the summary and [`Plan::not_running`].
 pub const GRAFANA: &str = "grafana";
 /// The name of node exporter in the summary and [`Plan::not_running`].
 pub const NODE_EXPORTER: &str = "node exporter";
+/// The name of Alertmanager in the summary and [`Plan::not_running`].
+pub const ALERTMANAGER: &str = "alertmanager";
 
 /// The load tool's concurrency in the lab unless its options set one.
 pub const LOAD_CONCURRENCY: &str = "4";
@@ -45,19 +49,28 @@ pub struct Plan {
     pub grafana_port: u16,
     pub node_exporter_port: u16,
     pub load_metrics_port: u16,
+    pub alertmanager_port: u16,
+    /// The webhook receiver Alertmanager delivers to (the lab itself).
+    pub receiver_port: u16,
     pub state_dir: PathBuf,
     pub prometheus_bin: PathBuf,
     /// Grafana's binary and home path, when Grafana runs.
     pub grafana: Option<(PathBuf, PathBuf)>,
     pub node_exporter_bin: Option<PathBuf>,
+    /// Alertmanager's binary, when it runs (the receiver runs with it).
+    pub alertmanager_bin: Option<PathBuf>,
     /// PostgreSQL, when the instances use it (`--backend postgres`).
     pub postgres: Option<LabPostgres>,
+    /// HAProxy in front of the instances (`--lb`).
+    pub lb: Option<LabHaproxy>,
     /// Extra arguments for every `srelab serve`.
     pub serve_args: Vec<String>,
     /// Loki and Alloy, when both run.
     pub logs: Option<LabLogs>,
     /// Options for `srelab load`, given after `--`.
     pub load_options: Vec<String>,
+    /// The rules files Prometheus loads, by file name (time-scaled for the drill).
+    pub rules: Vec<(&'static str, String)>,
     /// Optional programs that do not run, and why (e.g. "disabled (--no-grafana)").
     pub not_running: BTreeMap<&'static str, String>,
     /// Printed once the lab starts, after every error is ruled out.
@@ -78,6 +91,10 @@ impl Plan {
         if self.grafana.is_some() {
             out.push(Port::new("grafana", self.grafana_port));
         }
+        if self.alertmanager_bin.is_some() {
+            out.push(Port::new("alertmanager", self.alertmanager_port));
+            out.push(Port::new("receiver", self.receiver_port));
+        }
         if let Some(logs) = &self.logs {
             out.extend(logs.ports());
         }
@@ -86,7 +103,27 @@ impl Plan {
         {
             out.push(Port::new("postgres exporter", pg.exporter_port));
         }
+        if let Some(lb) = &self.lb {
+            out.push(Port::new("haproxy", lb.port));
+            out.push(Port::new("haproxy exporter", lb.exporter_port));
+        }
         out
+    }
+
+    /// HAProxy's address and its exporter's, with `--lb`.
+    pub fn lb_addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let lb = self.lb.as_ref()?;
+        Some((ports::local(lb.port), ports::local(lb.exporter_port)))
+    }
+
+    /// Where the load goes: HAProxy with `--lb`, else every instance.
+    pub fn load_targets(&self) -> Vec<String> {
+        match self.lb_addrs() {
+            Some((lb, _)) => vec![format!("http://{lb}")],
+            None => (0..self.instances)
+                .map(|i| format!("http://{}", self.instance_addr(i)))
+                .collect(),
+        }
     }
 
     /// The PostgreSQL exporter's address, when it runs.
@@ -105,18 +142,18 @@ impl Plan {
         format!("http://{}", ports::local(self.prometheus_port))
     }
 
-    fn load_addr(&self) -> SocketAddr {
+    pub fn load_addr(&self) -> SocketAddr {
         ports::local(self.load_metrics_port)
     }
 
     /// The arguments of `srelab load` (after `load`) against every instance
-    /// for `duration`, its metrics where Prometheus scrapes them, then the
-    /// user's options.
+    /// (or HAProxy) for `duration`, its metrics where Prometheus scrapes
+    /// them, then the user's options.
     pub fn load_args(&self, duration: Duration, quiet: bool) -> Vec<String> {
         let mut args = Vec::new();
-        for i in 0..self.instances {
+        for target in self.load_targets() {
             args.push("--target".to_owned());
-            args.push(format!("http://{}", self.instance_addr(i)));
+            args.push(target);
         }
         args.extend([
             "--duration".to_owned(),
@@ -149,6 +186,10 @@ impl Plan {
     fn node_exporter_addr(&self) -> SocketAddr {
         ports::local(self.node_exporter_port)
     }
+
+    pub fn alertmanager_addr(&self) -> SocketAddr {
+        ports::local(self.alertmanager_port)
+    }
 }
 
 /// The node exporter's name among the lab's children (and its log's).
@@ -167,12 +208,16 @@ pub struct Lab {
     pub plan: Plan,
     pub state: StateDir,
     pub prom: Prometheus,
+    /// The webhook receiver, while Alertmanager runs.
+    pub receiver: Option<Receiver>,
     exe: PathBuf,
     instances: Vec<Option<Child>>,
     /// The PostgreSQL cluster and its server, with `--backend postgres`.
     cluster: Option<Cluster>,
     postgres: Option<Child>,
     others: Vec<Child>,
+    /// Instances sent SIGTERM and not yet exited (the drain), by index.
+    leaving: BTreeMap<u16, Child>,
     load: Option<Child>,
     /// Peak resident memory (KiB) by child name, of children already stopped.
     peaks: BTreeMap<String, u64>,
@@ -192,6 +237,7 @@ impl Lab {
         let exe = std::env::current_exe().map_err(LabError::io("current executable"))?;
         Ok(Lab {
             prom: Prometheus::new(&plan.prometheus_url()),
+            receiver: None,
             plan,
             state,
             exe,
@@ -199,13 +245,14 @@ impl Lab {
             cluster: None,
             postgres: None,
             others: Vec::new(),
+            leaving: BTreeMap::new(),
             load: None,
             peaks: BTreeMap::new(),
         })
     }
 
     /// Starts PostgreSQL (with `--backend postgres`), the instances, the
-    /// exporters, Prometheus and Grafana.
+    /// exporters, the receiver and Alertmanager, Prometheus and Grafana.
     pub async fn start(&mut self) -> Result<(), LabError> {
         if let Some(pg) = self.plan.postgres.clone() {
             let cluster = LabPostgres::cluster(&self.state)?;
@@ -233,15 +280,25 @@ impl Lab {
             logs::start(self, &logs)?;
         }
         let node = self.start_node_exporter()?;
+        let lb = self.start_haproxy()?;
+        let alertmanager = match self.plan.alertmanager_bin.clone() {
+            Some(bin) => {
+                self.start_alertmanager(&bin)?;
+                Some(self.plan.alertmanager_addr())
+            }
+            None => None,
+        };
         let scrape = prometheus::Scrape {
             instances: (0..self.plan.instances)
                 .map(|i| self.plan.instance_addr(i))
                 .collect(),
             load: self.plan.load_addr(),
             node,
+            alertmanager,
             postgres: self.plan.postgres_exporter_addr(),
+            haproxy: lb,
         };
-        let config = prometheus::write_config(&self.state, &scrape)?;
+        let config = prometheus::write_config(&self.state, &scrape, &self.plan.rules)?;
         let listen = ports::local(self.plan.prometheus_port);
         let cmd = prometheus::command(&self.plan.prometheus_bin, &config, &self.state, listen);
         self.spawn_other("prometheus", cmd)?;
@@ -258,6 +315,39 @@ impl Lab {
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())
+    }
+
+    /// Starts HAProxy in front of the instances (with `--lb`) and returns
+    /// its exporter's address.
+    fn start_haproxy(&mut self) -> Result<Option<SocketAddr>, LabError> {
+        let (Some(lb), Some((listen, exporter))) = (self.plan.lb.clone(), self.plan.lb_addrs())
+        else {
+            return Ok(None);
+        };
+        let servers: Vec<haproxy::Server> = (0..self.plan.instances)
+            .map(|i| haproxy::Server {
+                name: instance_name(i),
+                address: self.plan.instance_addr(i).to_string(),
+            })
+            .collect();
+        let cmd = lb.prepare(&self.state, listen, exporter, &servers)?;
+        self.spawn_other("haproxy", cmd)?;
+        Ok(Some(exporter))
+    }
+
+    /// Starts the receiver (on a thread of the lab), then Alertmanager
+    /// delivering to it.
+    fn start_alertmanager(&mut self, bin: &Path) -> Result<(), LabError> {
+        let addr = ports::local(self.plan.receiver_port);
+        let file = self.state.notifications();
+        let receiver = std::net::TcpListener::bind(addr)
+            .and_then(|l| Receiver::start(l, &file, true))
+            .map_err(LabError::io(format!("the receiver on {addr}")))?;
+        let config = alertmanager::write_config(&self.state, &receiver.url())?;
+        self.receiver = Some(receiver);
+        let listen = self.plan.alertmanager_addr();
+        let cmd = alertmanager::command(bin, &config, &self.state, listen);
+        self.spawn_other("alertmanager", cmd)
     }
 
     /// Starts the node exporter when there is one and returns its address,
@@ -315,21 +405,26 @@ impl Lab {
         let _ = self.write_pids();
     }
 
-    /// Rewrites `STATE/pids` with the children running now.
-    fn write_pids(&mut self) -> Result<(), LabError> {
-        let mut text = String::new();
-        let running = self
-            .instances
+    /// The children running now, as (pid, name).
+    fn running(&mut self) -> Vec<(u32, String)> {
+        self.instances
             .iter_mut()
             .flatten()
             .chain(self.postgres.iter_mut())
             .chain(self.others.iter_mut())
-            .chain(self.load.iter_mut());
-        for child in running {
-            if child.exited().is_none() {
-                text.push_str(&format!("{} {}\n", child.pid(), child.name()));
-            }
-        }
+            .chain(self.leaving.values_mut())
+            .chain(self.load.iter_mut())
+            .filter_map(|c| c.exited().is_none().then(|| (c.pid(), c.name().to_owned())))
+            .collect()
+    }
+
+    /// Rewrites `STATE/pids` with the children running now.
+    fn write_pids(&mut self) -> Result<(), LabError> {
+        let text: String = self
+            .running()
+            .iter()
+            .map(|(pid, name)| format!("{pid} {name}\n"))
+            .collect();
         let pids = self.state.pids();
         std::fs::write(&pids, text).map_err(LabError::io(&pids))
     }
@@ -410,6 +505,31 @@ impl Lab {
         }
     }
 
+    /// Kills instance `i` with SIGKILL (a crash: nothing drains).
+    pub fn kill_instance(&mut self, i: u16) {
+        if let Some(mut child) = self.instances[i as usize].take() {
+            child.kill();
+            self.retire(&mut child);
+        }
+    }
+
+    /// Sends SIGTERM to instance `i` without waiting for it (it drains
+    /// first); [`Lab::instance_stopped`] says when it has exited.
+    pub fn terminate_instance(&mut self, i: u16) {
+        if let Some(mut child) = self.instances[i as usize].take() {
+            child.terminate();
+            self.leaving.insert(i, child);
+        }
+    }
+
+    /// The exit status of a terminated instance `i`, once it has exited.
+    pub fn instance_stopped(&mut self, i: u16) -> Option<ExitStatus> {
+        let status = self.leaving.get_mut(&i)?.exited()?;
+        let mut child = self.leaving.remove(&i)?;
+        self.retire(&mut child);
+        Some(status)
+    }
+
     /// Starts instance `i` again on its port.
     pub fn restart_instance(&mut self, i: u16) -> Result<(), LabError> {
         self.stop_instance(i);
@@ -432,6 +552,17 @@ impl Lab {
         Ok(())
     }
 
+    /// Starts the load tool, quiet, with `args` (after `load`) and its log
+    /// `STATE/logs/NAME.log`; stopping it sends SIGINT (the tool's
+    /// graceful stop: requests in flight finish, the report is written).
+    pub fn start_load_with(&mut self, name: &str, args: &[String]) -> Result<(), LabError> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("load").args(args);
+        let child = self.spawn(name, cmd, Output::Log(self.state.log(name)))?;
+        self.load = Some(child.with_stop_signal(Signal::SIGINT));
+        Ok(())
+    }
+
     /// Waits for the load tool to finish (at most `limit`, then stops it).
     pub async fn wait_load(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
@@ -450,6 +581,13 @@ impl Lab {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The process ids of the lab: itself and every child running now.
+    pub fn pids(&mut self) -> Vec<u32> {
+        let mut pids = vec![std::process::id()];
+        pids.extend(self.running().into_iter().map(|(pid, _)| pid));
+        pids
     }
 
     /// An error for the first child that exited unexpectedly.
@@ -480,10 +618,24 @@ impl Lab {
     }
 
     /// Waits until every scrape target is up (the load tool's only when
-    /// `with_load`), checking meanwhile that no child died.
+    /// `with_load`) and Alertmanager (when it runs) is ready, checking
+    /// meanwhile that no child died.
     pub async fn wait_targets(&mut self, with_load: bool, limit: Duration) -> Result<(), LabError> {
         let want = self.expected_targets(with_load);
         let deadline = Instant::now() + limit;
+        if self.plan.alertmanager_bin.is_some()
+            && !alertmanager::wait_ready(self.plan.alertmanager_addr(), limit).await
+        {
+            self.check_children()?;
+            return Err(LabError::TargetsNotUp {
+                secs: limit.as_secs(),
+                detail: format!(
+                    "alertmanager {} is not ready; see {}",
+                    self.plan.alertmanager_addr(),
+                    self.state.log("alertmanager").display()
+                ),
+            });
+        }
         loop {
             self.check_children()?;
             if with_load {
@@ -529,6 +681,9 @@ impl Lab {
         if let Some(addr) = self.plan.postgres_exporter_addr() {
             want.insert((POSTGRES_JOB.to_owned(), addr.to_string()));
         }
+        if let Some((_, exporter)) = self.plan.lb_addrs() {
+            want.insert((HAPROXY_JOB.to_owned(), exporter.to_string()));
+        }
         want
     }
 
@@ -556,6 +711,7 @@ impl Lab {
     pub fn shutdown(&mut self) -> BTreeMap<String, u64> {
         let mut all: Vec<Child> = self.load.take().into_iter().collect();
         all.extend(self.instances.iter_mut().filter_map(Option::take));
+        all.extend(std::mem::take(&mut self.leaving).into_values());
         all.append(&mut self.others);
         process::stop_all(&mut all);
         // PostgreSQL last, once no instance has anything left to commit.
@@ -564,6 +720,7 @@ impl Lab {
         for c in &mut all {
             self.retire(c);
         }
+        self.receiver = None;
         self.peaks.clone()
     }
 }

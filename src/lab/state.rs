@@ -10,6 +10,10 @@
 //! STATE/prometheus/prometheus.yml   generated; alerts.yml beside it
 //! STATE/prometheus/data/            TSDB, emptied on every start
 //! STATE/grafana/…                   provisioning, dashboards, data
+//! STATE/capacity-N.json             `--capacity`: the search with N instances
+//! STATE/capacity.json               `--capacity`: the scaling curve
+//! STATE/alertmanager/…              alertmanager.yml (generated), data/
+//! STATE/notifications.jsonl         every notification received, this run
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -25,16 +29,20 @@ pub struct StateDir {
 impl StateDir {
     /// Creates the directory tree (absolute paths, since children get them).
     /// Prometheus' TSDB is emptied: stale series of an earlier run would
-    /// otherwise count as instances for five minutes.
+    /// otherwise count as instances for five minutes; so is Alertmanager's
+    /// notification log, which would hold back a page it sent last run.
     pub fn prepare(root: &Path) -> Result<StateDir, LabError> {
         std::fs::create_dir_all(root).map_err(LabError::io(root))?;
         let root = std::fs::canonicalize(root).map_err(LabError::io(root))?;
         let dir = StateDir { root };
         let data = dir.prometheus_data();
-        if data.exists() {
-            std::fs::remove_dir_all(&data).map_err(LabError::io(&data))?;
+        let am_data = dir.alertmanager().join("data");
+        for stale in [&data, &am_data] {
+            if stale.exists() {
+                std::fs::remove_dir_all(stale).map_err(LabError::io(stale))?;
+            }
         }
-        for d in [dir.logs(), data, dir.grafana().join("data")] {
+        for d in [dir.logs(), data, am_data, dir.grafana().join("data")] {
             std::fs::create_dir_all(&d).map_err(LabError::io(&d))?;
         }
         Ok(dir)
@@ -78,6 +86,15 @@ impl StateDir {
 
     pub fn grafana(&self) -> PathBuf {
         self.root.join("grafana")
+    }
+
+    pub fn alertmanager(&self) -> PathBuf {
+        self.root.join("alertmanager")
+    }
+
+    /// Every notification the lab's receiver got in this run.
+    pub fn notifications(&self) -> PathBuf {
+        self.root.join("notifications.jsonl")
     }
 }
 

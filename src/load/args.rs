@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 use rlt::cli::BenchCli;
 
 use super::{
+    capacity::args::CapacityArgs,
     gates::P99Gate,
     mix::{DEFAULT_MIX, Mix},
     target::Target,
@@ -22,7 +23,9 @@ use super::{
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 done and every gate passed (an error-ratio gate of 0.01 \
         applies unless --max-error-ratio is given); 1 a gate failed, a regression, or the run \
-        could not start; 2 a flag mistake.",
+        could not start; 2 a flag mistake. With --find-capacity: 0 a capacity was found; \
+        1 the search could not run; 2 a flag mistake; 3 even the first step missed the SLO; \
+        4 no bracket (the maximum rate passed, the tool could not keep up, or the search stopped).",
     mut_arg("collector", |a| a
         .hide_possible_values(true)
         .help("How progress is shown: tui (live view; the default on a terminal) or silent")
@@ -172,6 +175,9 @@ pub struct LoadArgs {
     /// The address a worker listens on for its coordinator, e.g. 0.0.0.0:7878
     #[arg(long, value_name = "ADDR", requires = "worker")]
     pub listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    pub capacity: CapacityArgs,
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {

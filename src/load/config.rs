@@ -12,6 +12,9 @@ pub struct Config {
     pub mix: Mix,
     pub think: Option<Think>,
     pub ramp: Duration,
+    /// After the ramp, how long requests at the full rate still count as
+    /// the ramp phase: a capacity step's settle, which is not judged.
+    pub settle: Duration,
     pub seed: u64,
     pub work_ms: u32,
     pub request_timeout: Duration,
@@ -63,6 +66,11 @@ impl std::fmt::Display for Share {
 }
 
 impl Config {
+    /// The part of the main phase reported as the ramp: ramp and settle.
+    pub fn unjudged(&self) -> Duration {
+        self.ramp + self.settle
+    }
+
     pub fn from_args(args: &Args) -> Config {
         let load = &args.load;
         let ramp = load.ramp.map_or(Duration::ZERO, Into::into);
@@ -71,6 +79,7 @@ impl Config {
             mix: load.mix.clone(),
             think: load.think,
             ramp,
+            settle: Duration::ZERO,
             seed: load.seed.unwrap_or_else(rand::random),
             work_ms: load.work_ms,
             request_timeout: load.request_timeout.into(),

@@ -69,7 +69,8 @@ impl FromStr for P99Gate {
     }
 }
 
-fn parse_scope(s: &str) -> Result<Scope, String> {
+/// A route template or a request kind, as gates and SLOs name them.
+pub fn parse_scope(s: &str) -> Result<Scope, String> {
     if let Some(kind) = Kind::from_name(s) {
         return Ok(Scope::Kind(kind));
     }

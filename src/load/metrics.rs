@@ -18,7 +18,7 @@ use prometheus::{
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use super::{check::Outcome, mix::Kind, target::Target};
-use crate::serve::metrics::LATENCY_BUCKETS;
+use crate::contract::LATENCY_BUCKETS;
 
 /// Metric handles for one (target, kind).
 pub struct Handles {

@@ -27,9 +27,12 @@
 //!   exit code.
 //! - [`distributed`]: `--worker` and `--workers`, one run over several
 //!   processes or machines.
+//! - [`capacity`]: `--find-capacity`, steps at rising rates until the SLO
+//!   breaks, bisected down to a bracket.
 
 pub mod args;
 pub mod baseline;
+pub mod capacity;
 pub mod check;
 pub mod client;
 pub mod config;
@@ -66,7 +69,10 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(args::LoadCommand::Report(report)) = &args.command {
         return render::main(report);
     }
-    if let Err(msg) = run::check_flags(&args).and_then(|()| distributed::check_flags(&args)) {
+    if let Err(msg) = run::check_flags(&args)
+        .and_then(|()| distributed::check_flags(&args))
+        .and_then(|()| capacity::args::check_flags(&args))
+    {
         eprintln!("error: {msg}");
         return Ok(ExitCode::from(2));
     }
@@ -77,6 +83,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         return runtime.block_on(distributed::worker::serve(listen));
     }
     let config = config::Config::from_args(&args);
+    if args.load.capacity.find_capacity {
+        return runtime.block_on(capacity::run(args, config));
+    }
     if !args.load.workers.is_empty() {
         return runtime.block_on(distributed::coordinator::run(args, config));
     }

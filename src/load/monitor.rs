@@ -209,7 +209,7 @@ impl MonitorData {
         let dropped = due.map(|d| d.saturating_sub(started));
         let mut warnings = Vec::new();
         let timer_p99 = micros_to_secs(timer_lag.value_at_quantile(0.99));
-        if !timer_lag.is_empty() && timer_p99 > TIMER_LAG_LIMIT.as_secs_f64() {
+        if !timer_lag.is_empty() && timer_behind(timer_p99) {
             warnings.push(format!(
                 "the tool itself fell behind its schedule: timer lag p99 {:.1} ms (limit {} ms)",
                 timer_p99 * 1e3,
@@ -223,7 +223,7 @@ impl MonitorData {
                 "{dropped} of {due} scheduled arrivals were never sent: all {workers} workers were busy; raise -c"
             ));
         }
-        if cpu.samples > 0 && cpu.saturated as f64 > CPU_TOLERATED * cpu.samples as f64 {
+        if cpu_behind(cpu.saturated, cpu.samples) {
             warnings.push(format!(
                 "the tool's own CPU was saturated in {} of {} samples (max {:.0}% of the cores)",
                 cpu.saturated,
@@ -249,7 +249,33 @@ impl MonitorData {
     }
 }
 
-fn cpu_seconds() -> Option<f64> {
+/// A timer lag p99 the tool's own schedule cannot afford.
+fn timer_behind(p99_seconds: f64) -> bool {
+    p99_seconds > TIMER_LAG_LIMIT.as_secs_f64()
+}
+
+/// Too many CPU samples saturated for the tool to be trusted.
+fn cpu_behind(saturated: u64, samples: u64) -> bool {
+    samples > 0 && saturated as f64 > CPU_TOLERATED * samples as f64
+}
+
+impl SelfReport {
+    /// Whether the tool itself fell behind (its timer lagged, or its CPU
+    /// was saturated), as opposed to arrivals left unsent because every
+    /// worker was waiting for a slow server. A capacity search sizes `-c`
+    /// so that the latter happens only when the server is far too slow.
+    pub fn tool_fell_behind(&self) -> bool {
+        self.timer_lag.as_ref().is_some_and(|l| timer_behind(l.p99)) || self.cpu_saturated()
+    }
+
+    /// Whether the tool's own CPU was saturated too often.
+    pub fn cpu_saturated(&self) -> bool {
+        cpu_behind(self.cpu_saturated_samples, self.cpu_samples)
+    }
+}
+
+/// The CPU seconds this process used so far, from procfs.
+pub fn cpu_seconds() -> Option<f64> {
     let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
     Some((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
 }
@@ -318,6 +344,10 @@ mod tests {
             "{:?}",
             bad.warnings
         );
+        assert!(
+            !bad.tool_fell_behind(),
+            "busy workers are the server's doing"
+        );
 
         for i in 0..10 {
             m.arrival(i, Duration::from_millis(30), true);
@@ -328,6 +358,7 @@ mod tests {
             "{:?}",
             late.warnings
         );
+        assert!(late.tool_fell_behind());
     }
 
     #[test]

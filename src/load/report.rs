@@ -11,6 +11,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{
+    capacity::report::CapacityReport,
     check::Outcome,
     gates::GateResult,
     mix::Kind,
@@ -50,6 +51,10 @@ pub struct Report {
     /// The processes of a distributed run (`--workers`); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<WorkerReport>,
+    /// A capacity search (`--find-capacity`): every step and the result;
+    /// the rest of this report is the step at the capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacityReport>,
 }
 
 /// One worker of a distributed run, as the coordinator saw it.

@@ -38,19 +38,7 @@ pub fn check_flags(args: &Args) -> Result<(), String> {
 /// Runs the load and returns the exit code.
 pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     probe::reachable(&config.targets, config.request_timeout).await?;
-    // Without an endpoint nobody reads the metrics: the workers skip them.
-    let (metrics, server) = match args.load.metrics_listen {
-        Some(addr) => {
-            let metrics = Arc::new(LoadMetrics::new(&config.targets)?);
-            let listener = metrics::bind(addr)
-                .await
-                .with_context(|| format!("--metrics-listen {addr}"))?;
-            eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
-            let server = metrics.serve(listener);
-            (Some(metrics), Some(server))
-        }
-        None => (None, None),
-    };
+    let (metrics, server) = metrics_endpoint(&args, &config).await?;
     // The baseline's own srelab report, read before the run (as rlt reads
     // its part) so a mistake shows early.
     let baseline = match &args.load.html {
@@ -74,6 +62,27 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         html::write(path, &report, baseline.as_ref())?;
     }
     Ok(verdict(&report, step.regression, tells(&args)))
+}
+
+/// The tool's metrics and the task serving them, with `--metrics-listen`.
+/// Without an endpoint nobody reads the metrics: the workers skip them.
+pub async fn metrics_endpoint(
+    args: &Args,
+    config: &Config,
+) -> anyhow::Result<(
+    Option<Arc<LoadMetrics>>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    let Some(addr) = args.load.metrics_listen else {
+        return Ok((None, None));
+    };
+    let metrics = Arc::new(LoadMetrics::new(&config.targets)?);
+    let listener = metrics::bind(addr)
+        .await
+        .with_context(|| format!("--metrics-listen {addr}"))?;
+    eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+    let server = metrics.serve(listener);
+    Ok((Some(metrics), Some(server)))
 }
 
 /// Whether stderr carries the breached gates and warnings: not when a text
@@ -116,15 +125,15 @@ pub fn verdict(report: &Report, regression: Option<RegressionError>, tell: bool)
 pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Result<Report> {
     let cells = &recorded.cells;
     let elapsed = recorded.elapsed;
-    let ramp_secs = elapsed.min(config.ramp).as_secs_f64();
-    let steady_secs = elapsed.saturating_sub(config.ramp).as_secs_f64();
+    let ramp_secs = elapsed.min(config.unjudged()).as_secs_f64();
+    let steady_secs = elapsed.saturating_sub(config.unjudged()).as_secs_f64();
     let urls: Vec<String> = config.targets.iter().map(|t| t.url.clone()).collect();
     let mut phases = std::collections::BTreeMap::new();
     phases.insert(
         Phase::Steady.name().into(),
         report::phase(cells, Phase::Steady, &urls, Some(steady_secs)),
     );
-    if config.ramp > Duration::ZERO {
+    if config.unjudged() > Duration::ZERO {
         phases.insert(
             Phase::Ramp.name().into(),
             report::phase(cells, Phase::Ramp, &urls, Some(ramp_secs)),
@@ -166,6 +175,7 @@ pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Resul
         timeline,
         outliers,
         workers: Vec::new(),
+        capacity: None,
     })
 }
 

@@ -320,7 +320,7 @@ impl Suite {
             }
         };
         shared.monitor.started.fetch_add(1, Ordering::Relaxed);
-        let phase = if due.duration_since(start) < cfg.ramp {
+        let phase = if due.duration_since(start) < cfg.unjudged() {
             Phase::Ramp
         } else {
             Phase::Steady

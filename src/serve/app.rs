@@ -11,7 +11,9 @@ use prometheus::IntGauge;
 
 use super::access_log::{AccessLog, Entry};
 use super::config::Config;
+use super::drain::Drain;
 use super::errors::ApiError;
+use super::faults::{self, Faults};
 use super::http::{self as h, Response};
 use super::metrics::{CLIENT_CLOSED, Metrics};
 use super::request_id::{self, RequestIds};
@@ -29,6 +31,10 @@ pub struct App {
     pub store: Store,
     pub access_log: AccessLog,
     pub request_ids: RequestIds,
+    /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
+    pub drain: Drain,
+    /// With `--faults` only.
+    pub faults: Option<Faults>,
 }
 
 impl App {
@@ -40,19 +46,26 @@ impl App {
             sample: config.access_log_sample,
             instance: (config.instance.clone()).unwrap_or_else(|| config.listen.to_string()),
         };
+        let faults = config.faults.then(|| Faults::new(metrics.faults.clone()));
         App {
             config,
             metrics,
             store,
             access_log,
             request_ids: RequestIds::default(),
+            drain: Drain::default(),
+            faults,
         }
     }
 
     /// Answers one request; never fails and never unwinds.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         let start = Instant::now();
-        let (route, id) = routes::resolve(req.uri().path(), self.config.debug_panic_route);
+        let optional = routes::Optional {
+            debug_panic: self.config.debug_panic_route,
+            faults: self.faults.is_some(),
+        };
+        let (route, id) = routes::resolve(req.uri().path(), optional);
         let id = id.map(parse_id);
         let request_id = self
             .request_ids
@@ -132,6 +145,11 @@ impl App {
                 allow: route.allow(),
             });
         }
+        if let Some(faults) = &self.faults
+            && faults.armed()
+        {
+            faults.before(route).await?;
+        }
         let query = req.uri().query();
         match route {
             Route::Items if req.method() == Method::POST => {
@@ -141,9 +159,15 @@ impl App {
             Route::Item => items::get(&self.store, id.unwrap_or(Err(ApiError::Internal))?).await,
             Route::Work => work::run(query).await,
             Route::Healthz => Ok(probes::healthz()),
-            Route::Readyz => probes::readyz(&self.store).await,
+            Route::Readyz => probes::readyz(&self.store, &self.drain).await,
             Route::Metrics => Ok(probes::metrics(&self.metrics)),
             Route::DebugPanic => panic!("the /debug/panic route panics on purpose"),
+            Route::AdminFaults => match &self.faults {
+                Some(f) => {
+                    faults::admin::handle(f, &self.store, req, self.config.max_body_bytes).await
+                }
+                None => Err(ApiError::Internal),
+            },
             Route::Unmatched => Err(ApiError::NoRoute(
                 h::truncate(req.uri().path(), 100).to_owned(),
             )),

@@ -11,6 +11,10 @@ use super::access_log;
 
 pub use super::store::{Database, DatabaseError};
 
+/// The default of `--drain-delay`: longer than HAProxy needs to take an
+/// instance out whose checks fail (tests/haproxy_config.rs holds them in step).
+pub const DRAIN_DELAY: &str = "6s";
+
 /// Arguments of `srelab serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -98,6 +102,14 @@ pub struct Args {
     #[arg(long, env = "SRELAB_DB_WAIT", default_value = "0s", value_parser = humantime::parse_duration)]
     pub db_wait: Duration,
 
+    /// On SIGTERM/SIGINT, how long to keep serving with `/readyz` answering
+    /// 503 before the instance stops accepting, so a load balancer's health
+    /// checks take it out first (HAProxy's, as `srelab lab --lb` configures
+    /// them, need at most 5.5s). Applies only when `/readyz` was requested
+    /// within that time; otherwise the instance stops at once.
+    #[arg(long, env = "SRELAB_DRAIN_DELAY", default_value = DRAIN_DELAY, value_parser = humantime::parse_duration)]
+    pub drain_delay: Duration,
+
     /// On SIGTERM/SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "SRELAB_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -114,6 +126,13 @@ pub struct Args {
     /// Benchmarking only: do not record per-request metrics, to measure their cost.
     #[arg(long, env = "SRELAB_NO_METRICS", hide = true)]
     pub no_metrics: bool,
+
+    /// Serve /admin/faults on the listen address, to inject faults (errors
+    /// or latency on a route, CPU burn, memory growth, a held database
+    /// lock) for drills. Off by default: anyone who reaches the port can
+    /// then degrade this instance.
+    #[arg(long, env = "SRELAB_FAULTS")]
+    pub faults: bool,
 
     /// Testing only: serve `GET /debug/panic`, a handler that panics.
     #[arg(long, env = "SRELAB_DEBUG_PANIC_ROUTE", hide = true)]
@@ -185,11 +204,13 @@ pub struct Config {
     pub access_log_sample: u32,
     /// `--instance`; `None`: named after the bound address.
     pub instance: Option<String>,
+    pub drain_delay: Duration,
     pub shutdown_grace: Duration,
     pub header_read_timeout: Duration,
     pub host_metrics: bool,
     pub request_metrics: bool,
     pub debug_panic_route: bool,
+    pub faults: bool,
 }
 
 impl Config {
@@ -217,11 +238,13 @@ impl Config {
             access_log: args.access_log,
             access_log_sample: args.access_log_sample,
             instance: args.instance,
+            drain_delay: args.drain_delay,
             shutdown_grace: args.shutdown_grace,
             header_read_timeout: args.header_read_timeout,
             host_metrics: !args.no_host_metrics,
             request_metrics: !args.no_metrics,
             debug_panic_route: args.debug_panic_route,
+            faults: args.faults,
         })
     }
 }

@@ -30,6 +30,10 @@ pub enum ApiError {
     InvalidField(String),
     #[error("database unavailable: {0}")]
     Store(#[from] StoreError),
+    #[error("shutting down: draining before the instance stops")]
+    Draining,
+    #[error("fault injected through /admin/faults")]
+    InjectedFault,
     #[error("internal error")]
     Internal,
 }
@@ -47,8 +51,8 @@ impl ApiError {
             | ApiError::MalformedQuery(_)
             | ApiError::MalformedRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(_) | ApiError::Draining => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InjectedFault | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -67,6 +71,8 @@ impl ApiError {
             ApiError::InvalidField(_) => "invalid_field",
             ApiError::Store(StoreError::Busy) => "database_busy",
             ApiError::Store(_) => "database_unavailable",
+            ApiError::Draining => "draining",
+            ApiError::InjectedFault => "injected_fault",
             ApiError::Internal => "internal",
         }
     }

@@ -13,17 +13,13 @@ use prometheus::{
 };
 
 use super::config::Config;
+use super::faults::FaultMetrics;
 use super::host::HostMetrics;
 use super::process::ProcessMetrics;
 use super::routes::Route;
+use crate::contract::CLIENT_CLOSED_STATUS;
 
-/// Latency histogram buckets in seconds, from sub-millisecond to seconds.
-///
-/// Shared by the service's `http_request_duration_seconds` and the load
-/// tool's client-side histogram, so one PromQL query compares the two.
-pub const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub use crate::contract::LATENCY_BUCKETS;
 
 const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
@@ -39,7 +35,7 @@ const STATUSES: [u16; 12] = [200, 201, 400, 404, 405, 413, 414, 415, 422, 500, 5
 
 /// nginx's non-standard "client closed request" status, for requests whose
 /// client went away before the answer.
-pub const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+pub const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(CLIENT_CLOSED_STATUS) {
     Ok(status) => status,
     Err(_) => panic!("499 is a valid status code"),
 };
@@ -50,6 +46,7 @@ pub struct Metrics {
     pub http: HttpMetrics,
     pub db: DbMetrics,
     pub host: Option<HostMetrics>,
+    pub faults: FaultMetrics,
 }
 
 impl Metrics {
@@ -58,6 +55,7 @@ impl Metrics {
         let registry = Registry::new();
         let http = HttpMetrics::new(&registry)?;
         let db = DbMetrics::new(&registry, config.request_metrics)?;
+        let faults = FaultMetrics::new(&registry)?;
         let host = if config.host_metrics {
             Some(HostMetrics::new(&registry)?)
         } else {
@@ -83,6 +81,7 @@ impl Metrics {
             http,
             db,
             host,
+            faults,
         })
     }
 

@@ -4,7 +4,7 @@
 //!
 //! - [`config`]: the command line (`Args`) and the validated [`config::Config`].
 //! - [`server`]: the accept loop over an already-bound listener, HTTP/1.1 and
-//!   h2c, graceful shutdown.
+//!   h2c, graceful shutdown; [`drain`]: not ready first, for load balancers.
 //! - [`app`]: the shared state and the per-request wrapper (routing, RED
 //!   metrics, panic containment); [`request_id`]: `X-Request-Id` kept or
 //!   made; [`access_log`]: the line per request that `--access-log` selects.
@@ -15,11 +15,14 @@
 //! - [`metrics`], [`host`], [`process`]: the Prometheus registry, host USE
 //!   gauges, the `process_*` metrics.
 //! - [`store`]: the item store, SQLite or PostgreSQL behind one interface.
+//! - [`faults`]: faults to inject through `/admin/faults` (`--faults`).
 
 pub mod access_log;
 pub mod app;
 pub mod config;
+pub mod drain;
 pub mod errors;
+pub mod faults;
 pub mod host;
 pub mod http;
 pub mod items;
@@ -52,6 +55,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
     config.instance.get_or_insert_with(|| instance_name(addr));
+    if config.faults && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "--faults: /admin/faults is reachable by anyone who reaches {addr}");
+    }
     let metrics = metrics::Metrics::new(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,6 +3,7 @@
 use http::StatusCode;
 use http::header::HeaderValue;
 
+use super::drain::Drain;
 use super::errors::ApiError;
 use super::http::{self as h, Response};
 use super::metrics::Metrics;
@@ -14,8 +15,12 @@ pub fn healthz() -> Response {
 }
 
 /// `GET /readyz`: 200 when the database is readable and writable, else 503
-/// with the reason.
-pub async fn readyz(store: &Store) -> Result<Response, ApiError> {
+/// with the reason; 503 as soon as the instance drains before a stop.
+pub async fn readyz(store: &Store, drain: &Drain) -> Result<Response, ApiError> {
+    drain.probed();
+    if drain.draining() {
+        return Err(ApiError::Draining);
+    }
     store.ready().await?;
     Ok(h::json_static(StatusCode::OK, r#"{"status":"ready"}"#))
 }

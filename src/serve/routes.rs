@@ -14,12 +14,13 @@ pub enum Route {
     Readyz,
     Metrics,
     DebugPanic,
+    AdminFaults,
     Unmatched,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 8] = [
+    pub const ALL: [Route; 9] = [
         Route::Items,
         Route::Item,
         Route::Work,
@@ -27,6 +28,7 @@ impl Route {
         Route::Readyz,
         Route::Metrics,
         Route::DebugPanic,
+        Route::AdminFaults,
         Route::Unmatched,
     ];
 
@@ -40,6 +42,7 @@ impl Route {
             Route::Readyz => "/readyz",
             Route::Metrics => "/metrics",
             Route::DebugPanic => "/debug/panic",
+            Route::AdminFaults => "/admin/faults",
             Route::Unmatched => "unmatched",
         }
     }
@@ -53,6 +56,7 @@ impl Route {
     pub fn allow(self) -> &'static str {
         match self {
             Route::Items => "GET, POST",
+            Route::AdminFaults => "GET, POST, DELETE",
             _ => "GET",
         }
     }
@@ -61,21 +65,34 @@ impl Route {
     pub fn allows(self, method: &Method) -> bool {
         match self {
             Route::Items => method == Method::GET || method == Method::POST,
+            Route::AdminFaults => {
+                method == Method::GET || method == Method::POST || method == Method::DELETE
+            }
             Route::Unmatched => true,
             _ => method == Method::GET,
         }
     }
 }
 
+/// The routes only some configurations serve.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Optional {
+    /// `/debug/panic` (testing only).
+    pub debug_panic: bool,
+    /// `/admin/faults` (`--faults`).
+    pub faults: bool,
+}
+
 /// Resolves a path to its route and, for `/api/items/{id}`, the raw id.
-pub fn resolve(path: &str, debug_panic: bool) -> (Route, Option<&str>) {
+pub fn resolve(path: &str, optional: Optional) -> (Route, Option<&str>) {
     let route = match path {
         "/api/items" => Route::Items,
         "/api/work" => Route::Work,
         "/healthz" => Route::Healthz,
         "/readyz" => Route::Readyz,
         "/metrics" => Route::Metrics,
-        "/debug/panic" if debug_panic => Route::DebugPanic,
+        "/debug/panic" if optional.debug_panic => Route::DebugPanic,
+        "/admin/faults" if optional.faults => Route::AdminFaults,
         _ => {
             return match path.strip_prefix("/api/items/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => (Route::Item, Some(id)),
@@ -92,13 +109,20 @@ mod tests {
 
     #[test]
     fn paths_resolve_to_templates() {
-        assert_eq!(resolve("/api/items", false), (Route::Items, None));
-        assert_eq!(resolve("/api/items/42", false), (Route::Item, Some("42")));
-        assert_eq!(resolve("/api/items/", false).0, Route::Unmatched);
-        assert_eq!(resolve("/api/items/1/x", false).0, Route::Unmatched);
-        assert_eq!(resolve("/debug/panic", false).0, Route::Unmatched);
-        assert_eq!(resolve("/debug/panic", true).0, Route::DebugPanic);
-        assert_eq!(resolve("/nope", true).0, Route::Unmatched);
+        let none = Optional::default();
+        let all = Optional {
+            debug_panic: true,
+            faults: true,
+        };
+        assert_eq!(resolve("/api/items", none), (Route::Items, None));
+        assert_eq!(resolve("/api/items/42", none), (Route::Item, Some("42")));
+        assert_eq!(resolve("/api/items/", none).0, Route::Unmatched);
+        assert_eq!(resolve("/api/items/1/x", none).0, Route::Unmatched);
+        assert_eq!(resolve("/debug/panic", none).0, Route::Unmatched);
+        assert_eq!(resolve("/debug/panic", all).0, Route::DebugPanic);
+        assert_eq!(resolve("/admin/faults", none).0, Route::Unmatched);
+        assert_eq!(resolve("/admin/faults", all).0, Route::AdminFaults);
+        assert_eq!(resolve("/nope", all).0, Route::Unmatched);
     }
 
     #[test]

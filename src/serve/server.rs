@@ -2,7 +2,8 @@
 //! shutdown future (tests bind `127.0.0.1:0` and hand the listener over).
 //!
 //! Each connection is served by hyper-util's auto builder (HTTP/1.1 with
-//! keep-alive, or HTTP/2 cleartext by prior knowledge). On shutdown: stop
+//! keep-alive, or HTTP/2 cleartext by prior knowledge). On shutdown: drain
+//! (`/readyz` at 503 while still serving, see [`super::drain`]), stop
 //! accepting, let requests in flight finish within `--shutdown-grace`, then
 //! commit the pending write batch.
 
@@ -20,7 +21,9 @@ use tokio::sync::watch;
 
 use super::app::App;
 
-/// Serves `listener` until `shutdown` resolves, then drains and returns.
+/// Serves `listener` until `shutdown` resolves, keeps serving with
+/// `/readyz` at 503 for the drain delay (when readiness is being checked),
+/// then lets requests in flight finish and returns.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
@@ -36,27 +39,23 @@ pub async fn run(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let (stopping_tx, stopping) = watch::channel(false);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let conn = Conn {
-                        builder: Arc::clone(&builder),
-                        app: Arc::clone(&app),
-                        watcher: graceful.watcher(),
-                        stopping: stopping.clone(),
-                    };
-                    tokio::spawn(conn.serve(stream));
-                }
-                Err(err) => {
-                    // Out of file descriptors, usually: back off, keep serving.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            () = &mut shutdown => break,
-        }
+    let serve = |stream| {
+        let conn = Conn {
+            builder: Arc::clone(&builder),
+            app: Arc::clone(&app),
+            watcher: graceful.watcher(),
+            stopping: stopping.clone(),
+        };
+        tokio::spawn(conn.serve(stream));
+    };
+    accept_until(&listener, shutdown, &serve).await;
+    let drain = app.drain.begin(app.config.drain_delay);
+    if !drain.is_zero() {
+        tracing::info!(
+            ?drain,
+            "draining: /readyz answers 503, requests are still served"
+        );
+        accept_until(&listener, tokio::time::sleep(drain), &serve).await;
     }
     drop(listener);
     tracing::info!(
@@ -74,8 +73,34 @@ pub async fn run(
             "shutdown grace expired with requests still in flight"
         );
     }
+    // Faults end first, so a held database lock lets pending writes commit.
+    if let Some(faults) = &app.faults {
+        faults.clear_all();
+    }
     app.store.close().await;
     Ok(())
+}
+
+/// Accepts connections and hands each to `serve` until `until` resolves.
+async fn accept_until(
+    listener: &TcpListener,
+    until: impl Future<Output = ()>,
+    serve: &impl Fn(TcpStream),
+) {
+    let mut until = std::pin::pin!(until);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => serve(stream),
+                Err(err) => {
+                    // Out of file descriptors, usually: back off, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut until => return,
+        }
+    }
 }
 
 /// One accepted connection and what it needs.

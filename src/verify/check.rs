@@ -145,7 +145,9 @@ async fn round(prom: &Prometheus, loki: Option<&Loki>, cfg: &Config, report: &mu
     report.unreachable = None;
     let (metrics, logs) = report.signals.split_at_mut(cfg.spec.signals.len());
     for (signal, result) in cfg.spec.signals.iter().zip(metrics) {
-        if !result.ok(&report.instances) {
+        // Another job may be scraped later than the first round.
+        let unscraped = result.job.is_some() && result.scope.is_empty();
+        if !result.ok(&report.instances) || unscraped {
             check_signal(prom, signal, &cfg.job, result).await;
         }
     }
@@ -187,8 +189,18 @@ pub fn subst_job(query: &str, job: &str) -> String {
     query.replace("$job", job)
 }
 
-/// Asks for `signal` again and records the answer in `result`.
+/// Asks for `signal` again and records the answer in `result` (for a
+/// signal of another job, that job's instances first).
 async fn check_signal(prom: &Prometheus, signal: &Signal, job: &str, result: &mut SignalResult) {
+    if let Some(other) = &signal.job {
+        match prom.query(&format!(r#"up{{job="{other}"}}"#)).await {
+            Ok(up) => result.scope = up.iter().map(|s| s.label("instance").to_owned()).collect(),
+            Err(e) => {
+                result.error = Some(e.to_string());
+                return;
+            }
+        }
+    }
     result.query = subst_job(&signal.query, job);
     (result.values, result.error) = match prom.query(&result.query).await {
         Ok(samples) => (

@@ -66,7 +66,7 @@ pub struct Args {
     /// Directory of dashboard JSON files [default: the embedded grafana/dashboards].
     #[arg(long, value_name = "DIR")]
     pub dashboards: Option<PathBuf>,
-    /// Prometheus rules file whose expressions must evaluate [default: the embedded prometheus/alerts.yml].
+    /// Prometheus rules file whose expressions must evaluate [default: the embedded prometheus/alerts.yml, saturation.yml and slo.yml].
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
     /// Base URL of Loki: also check the spec's log signals (`[[log]]`) and
@@ -172,7 +172,13 @@ impl Config {
                 .and_then(|text| {
                     queries::rule_exprs(&text).with_context(|| path.display().to_string())
                 })?,
-            None => queries::rule_exprs(assets::ALERT_RULES)?,
+            None => {
+                let mut all = Vec::new();
+                for (_, text) in assets::RULE_FILES {
+                    all.extend(queries::rule_exprs(text)?);
+                }
+                all
+            }
         };
         let panels = check::panels(&dashboards, job)?;
         Ok(Config {

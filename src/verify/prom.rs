@@ -95,7 +95,28 @@ impl Prometheus {
 
     /// Evaluates `expr` at the current time and returns its samples.
     pub async fn query(&self, expr: &str) -> Result<Vec<Sample>, PromError> {
-        let path = format!("/api/v1/query?query={}", encode(expr));
+        self.query_path(format!("/api/v1/query?query={}", encode(expr)))
+            .await
+    }
+
+    /// Evaluates `expr` at the time `at` (to the millisecond).
+    pub async fn query_at(
+        &self,
+        expr: &str,
+        at: std::time::SystemTime,
+    ) -> Result<Vec<Sample>, PromError> {
+        let secs = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        self.query_path(format!(
+            "/api/v1/query?query={}&time={secs:.3}",
+            encode(expr)
+        ))
+        .await
+    }
+
+    async fn query_path(&self, path: String) -> Result<Vec<Sample>, PromError> {
         let (url, status, body) = self.get(&path).await?;
         let data = api_data(&url, status, &body)?;
         parse_result(&data).ok_or_else(|| decode_error(&url, status, "no vector or scalar result"))

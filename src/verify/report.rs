@@ -23,6 +23,10 @@ pub struct SignalResult {
     pub optional: bool,
     /// Judged per instance of the job, else over every sample returned.
     pub per_instance: bool,
+    /// Judged per instance of this other job instead (the spec's `job`).
+    pub job: Option<String>,
+    /// The instances of that other job at the last evaluation.
+    pub scope: BTreeSet<String>,
     /// Value by instance.
     pub values: BTreeMap<String, f64>,
     /// The query's error, when it failed.
@@ -39,6 +43,9 @@ impl SignalResult {
         if self.absent() {
             return true;
         }
+        if self.job.is_some() {
+            return self.scope.iter().all(|i| self.ok_for(i));
+        }
         if !self.per_instance {
             return !self.values.is_empty()
                 && self.values.values().all(|v| self.expect.accepts(*v));
@@ -46,9 +53,19 @@ impl SignalResult {
         !instances.is_empty() && instances.iter().all(|i| self.ok_for(i))
     }
 
-    /// An optional signal with no data: what it measures does not run.
+    /// An optional signal with no data, or one of another job that
+    /// Prometheus does not scrape: what it measures does not run.
     fn absent(&self) -> bool {
-        self.optional && self.error.is_none() && self.values.is_empty()
+        let unscraped = self.job.is_some() && self.scope.is_empty();
+        self.error.is_none() && (unscraped || self.optional && self.values.is_empty())
+    }
+
+    /// The instances the signal is judged for: its own job's, or the job's.
+    fn judged<'a>(&'a self, instances: &'a BTreeSet<String>) -> &'a BTreeSet<String> {
+        match self.job {
+            Some(_) => &self.scope,
+            None => instances,
+        }
     }
 
     fn ok_for(&self, instance: &str) -> bool {
@@ -61,7 +78,8 @@ impl SignalResult {
     /// zero rate, or NaN from a ratio of nothing): what an idle service gives.
     fn lacks_data(&self, instances: &BTreeSet<String>) -> bool {
         self.error.is_none()
-            && instances
+            && self
+                .judged(instances)
                 .iter()
                 .filter(|i| !self.ok_for(i))
                 .all(|i| self.values.get(i).is_none_or(|v| v.is_nan() || *v == 0.0))
@@ -176,6 +194,8 @@ impl Report {
                 unit: s.unit,
                 optional: s.optional && !cfg.require.contains(&s.name),
                 per_instance: s.per_instance,
+                job: s.job.clone(),
+                scope: BTreeSet::new(),
                 values: BTreeMap::new(),
                 error: Some("not evaluated".into()),
             })
@@ -324,13 +344,13 @@ impl Report {
             .signals
             .iter()
             .map(|s| {
-                let values: BTreeMap<&String, Value> = self
-                    .instances
+                let values: BTreeMap<&String, Value> = s
+                    .judged(&self.instances)
                     .iter()
                     .map(|i| (i, s.values.get(i).map_or(Value::Null, |v| number(*v))))
                     .collect();
                 json!({"name": s.name, "area": s.area, "query": s.query, "expect": s.expect,
-                       "ok": s.ok(&self.instances), "values": values, "error": s.error})
+                       "job": s.job, "ok": s.ok(&self.instances), "values": values, "error": s.error})
             })
             .collect();
         let queries: Vec<Value> = self.queries.iter().map(query_json).collect();
@@ -351,7 +371,7 @@ fn signal_problems(s: &SignalResult, instances: &BTreeSet<String>) -> Vec<String
     if s.ok(instances) {
         return Vec::new();
     }
-    if !s.per_instance {
+    if s.job.is_none() && !s.per_instance {
         return vec![format!(
             "missing signal {}: {} (query: {})",
             s.name,
@@ -362,7 +382,7 @@ fn signal_problems(s: &SignalResult, instances: &BTreeSet<String>) -> Vec<String
             s.query
         )];
     }
-    instances
+    s.judged(instances)
         .iter()
         .filter(|i| !s.ok_for(i))
         .map(|i| match s.values.get(i) {
@@ -407,6 +427,11 @@ fn cell(s: &SignalResult, instance: &str) -> String {
     if s.absent() {
         return "absent".into();
     }
+    if s.job.is_some() {
+        // Another job's instances: the same summary in every column.
+        let each: Vec<String> = s.scope.iter().map(|i| value_cell(s, i)).collect();
+        return each.join(",");
+    }
     if !s.per_instance {
         // Another job's samples: the same summary in every column.
         return match s.values.values().find(|v| !s.expect.accepts(**v)) {
@@ -420,6 +445,10 @@ fn cell(s: &SignalResult, instance: &str) -> String {
                 .join(","),
         };
     }
+    value_cell(s, instance)
+}
+
+fn value_cell(s: &SignalResult, instance: &str) -> String {
     match s.values.get(instance) {
         None => "MISSING".into(),
         Some(v) if !s.expect.accepts(*v) => format!("BAD {}", s.unit.format(*v)),
@@ -471,6 +500,8 @@ mod tests {
                 unit: Unit::None,
                 optional: false,
                 per_instance: true,
+                job: None,
+                scope: BTreeSet::new(),
                 values: value.map(|v| ("a".to_owned(), v)).into_iter().collect(),
                 error: None,
             }],
@@ -531,6 +562,8 @@ mod tests {
             unit: Unit::None,
             optional: true,
             per_instance: false,
+            job: None,
+            scope: BTreeSet::new(),
             values: BTreeMap::new(),
             error: None,
         };
@@ -548,6 +581,37 @@ mod tests {
         );
         s.per_instance = true;
         assert!(!s.ok(&instances), "per instance, `a` has no sample");
+    }
+
+    #[test]
+    fn another_jobs_signals_are_required_only_where_it_is_scraped() {
+        let instances = BTreeSet::from(["a".to_owned(), "b".to_owned()]);
+        let mut s = SignalResult {
+            name: "lb_up".into(),
+            area: "availability".into(),
+            query: "q".into(),
+            expect: Expect::One,
+            unit: Unit::None,
+            optional: false,
+            per_instance: true,
+            job: Some("haproxy".into()),
+            scope: BTreeSet::new(),
+            values: BTreeMap::new(),
+            error: None,
+        };
+        assert!(s.ok(&instances) && cell(&s, "a") == "absent", "not scraped");
+        s.scope.insert("lb:8405".into());
+        assert!(!s.ok(&instances), "scraped: required");
+        assert_eq!(
+            signal_problems(&s, &instances),
+            ["missing signal lb_up on lb:8405: no sample (query: q)"]
+        );
+        s.values.insert("lb:8405".into(), 1.0);
+        assert!(s.ok(&instances), "judged on the job's own instances");
+        assert_eq!(cell(&s, "a"), "1");
+        s.scope.insert("lb2:8405".into());
+        assert!(!s.ok(&instances), "every instance of the job");
+        assert_eq!(cell(&s, "b"), "MISSING,1", "lb2 sorts before lb:");
     }
 
     #[test]
@@ -604,6 +668,8 @@ mod tests {
             unit: Unit::Ratio,
             optional: false,
             per_instance: true,
+            job: None,
+            scope: BTreeSet::new(),
             values: BTreeMap::from([("a".to_owned(), 0.5)]),
             error: None,
         };

@@ -73,6 +73,11 @@ pub struct Signal {
     /// query returns must fit, whatever its instance.
     #[serde(default = "yes")]
     pub per_instance: bool,
+    /// Another job (e.g. `haproxy`): the signal is judged for every instance
+    /// of that job, required whenever Prometheus scrapes it, and absent
+    /// when it does not.
+    #[serde(default)]
+    pub job: Option<String>,
 }
 
 fn yes() -> bool {

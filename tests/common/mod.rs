@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod haproxy;
 pub mod inprocess;
 pub mod lossy_vfs;
 pub mod ports;

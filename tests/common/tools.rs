@@ -31,6 +31,39 @@ pub const NODE: Tool = Tool {
     debian_package: "nodejs",
 };
 
+/// Debian installs it in /usr/sbin, on root's PATH (scripts/test.sh runs as root).
+pub const HAPROXY: Tool = Tool {
+    name: "haproxy",
+    debian_package: "haproxy",
+};
+
+pub const AMTOOL: Tool = Tool {
+    name: "amtool",
+    debian_package: "prometheus-alertmanager",
+};
+
+/// Alertmanager under its two names: nixpkgs' `alertmanager`, Debian's
+/// `prometheus-alertmanager`.
+pub const ALERTMANAGER: [Tool; 2] = [
+    Tool {
+        name: "alertmanager",
+        debian_package: "prometheus-alertmanager",
+    },
+    Tool {
+        name: "prometheus-alertmanager",
+        debian_package: "prometheus-alertmanager",
+    },
+];
+
+/// Alertmanager's path on PATH under either name; fails the test, naming
+/// the package, when missing.
+pub fn alertmanager() -> PathBuf {
+    ALERTMANAGER
+        .iter()
+        .find_map(|t| t.find())
+        .unwrap_or_else(|| ALERTMANAGER[1].path())
+}
+
 impl Tool {
     /// The program's path on PATH, if any (an executable regular file).
     pub fn find(self) -> Option<PathBuf> {
@@ -91,4 +124,21 @@ pub fn promtool_check_metrics(text: &str) -> String {
         "promtool check metrics failed: {said}"
     );
     said
+}
+
+/// Runs promtool with `args` in the repository root; fails the test with
+/// its output unless it succeeds.
+pub fn promtool(args: &[&str]) {
+    let out = PROMTOOL
+        .command()
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running promtool");
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

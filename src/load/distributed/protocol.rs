@@ -118,6 +118,9 @@ pub struct Plan {
     /// Think time bounds in seconds (closed model).
     pub think: Option<(f64, f64)>,
     pub ramp_seconds: f64,
+    /// A capacity step's settle (absent from older coordinators: none).
+    #[serde(default)]
+    pub settle_seconds: f64,
     pub seed: u64,
     pub work_ms: u32,
     pub request_timeout_seconds: f64,
@@ -146,6 +149,7 @@ impl Plan {
                 .think
                 .map(|t| (t.min.as_secs_f64(), t.max.as_secs_f64())),
             ramp_seconds: config.ramp.as_secs_f64(),
+            settle_seconds: config.settle.as_secs_f64(),
             seed: config.seed,
             work_ms: config.work_ms,
             request_timeout_seconds: config.request_timeout.as_secs_f64(),
@@ -187,6 +191,7 @@ impl Plan {
                 None => None,
             },
             ramp,
+            settle: secs(self.settle_seconds)?,
             seed: self.seed,
             work_ms: self.work_ms,
             request_timeout: secs(self.request_timeout_seconds)?,
@@ -236,6 +241,7 @@ mod tests {
             mix: "list=1,create=2".into(),
             think: None,
             ramp_seconds: 2.0,
+            settle_seconds: 0.0,
             seed: 7,
             work_ms: 5,
             request_timeout_seconds: 1.5,

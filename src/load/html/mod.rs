@@ -9,7 +9,9 @@
 //!
 //! - [`svg`]: line and bar charts.
 //! - [`tables`]: the run, the gates, the self-checks, the counts.
+//! - [`capacity`]: a capacity search's steps and result.
 
+pub mod capacity;
 pub mod svg;
 pub mod tables;
 
@@ -56,6 +58,9 @@ pub fn render(report: &Report, baseline: Option<&Report>) -> String {
         if runs.len() == 2 { "compare" } else { "single" }
     );
     section(&mut page, "Run", &runs, tables::run);
+    if let (Some(c), None) = (&report.capacity, baseline) {
+        page.push_str(&capacity::section(c));
+    }
     section(&mut page, "Verdict", &runs, tables::verdict);
     if runs.len() == 2 {
         page.push_str(&tables::comparison(runs[0].report, runs[1].report));

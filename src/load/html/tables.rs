@@ -52,7 +52,8 @@ pub fn verdict(r: &Report) -> String {
             r#"<table class="gates"><tr><th>gate</th><th>limit</th><th>value</th><th>result</th></tr>"#,
         );
         for g in &r.gates {
-            let p99 = g.gate.starts_with("max-p99");
+            // A latency gate, or a capacity search's latency objective.
+            let p99 = g.gate.starts_with("max-p99") || g.gate.starts_with("slo p");
             let show = |v: f64| {
                 if p99 {
                     Unit::Seconds.label(v)

@@ -13,6 +13,9 @@
 //!   runtime's threads, and a turnstile between processes.
 //! - [`postgres`]: a connection pool, an async writer task, versioned
 //!   migrations under an advisory lock.
+//!
+//! Each backend can also lend a connection that holds its write lock
+//! ([`LockHolder`]), for the database-lock fault.
 
 pub mod database;
 pub mod postgres;
@@ -65,6 +68,13 @@ impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         StoreError::Sqlite(err.to_string())
     }
+}
+
+/// A connection of its own holding (or ready to hold) the database's
+/// write lock: what the database-lock fault (`srelab serve --faults`) uses.
+pub enum LockHolder {
+    Sqlite(sqlite::LockHolder),
+    Postgres(postgres::LockHolder),
 }
 
 /// One backend or the other; the HTTP layer only calls the methods below.
@@ -139,6 +149,15 @@ impl Store {
             }
         })
         .await
+    }
+
+    /// A connection of its own that can take and hold the database's write
+    /// lock, as another program would (the database-lock fault).
+    pub async fn lock_holder(&self) -> Result<LockHolder, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.lock_holder().map(LockHolder::Sqlite),
+            Backend::Postgres(s) => s.lock_holder().await.map(LockHolder::Postgres),
+        }
     }
 
     /// Commits what is queued, then closes the database.

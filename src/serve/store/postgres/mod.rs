@@ -13,6 +13,7 @@
 //! server answers again. Ids come from one identity sequence, so they are
 //! unique across every instance and host.
 
+pub mod lock_holder;
 pub mod migrate;
 pub mod pool;
 pub mod url;
@@ -29,6 +30,7 @@ use tokio_postgres::Row;
 use super::{Item, NewItem, StoreError};
 use crate::serve::config::StoreConfig;
 use crate::serve::metrics::DbMetrics;
+pub use lock_holder::LockHolder;
 use pool::Connections;
 use url::PgUrl;
 use writer::{Limits, Writer};
@@ -83,6 +85,11 @@ impl Store {
             conns,
             timeout: config.statement_timeout * 2,
         })
+    }
+
+    /// A session of the pool's, to hold the write lock with.
+    pub async fn lock_holder(&self) -> Result<LockHolder, StoreError> {
+        Ok(LockHolder::new(self.conns.get().await?))
     }
 
     /// Stores an item; returns once its transaction has committed.

@@ -7,17 +7,19 @@
 //! [`db`] holds the connections: pragmas, migrations, busy handling, queries.
 
 pub mod db;
+pub mod lock_holder;
 pub mod readers;
 pub mod runtime_readers;
 pub mod turnstile;
 pub mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Item, NewItem, StoreError};
 use crate::serve::config::StoreConfig;
 use crate::serve::metrics::DbMetrics;
 use db::{Db, Role};
+pub use lock_holder::LockHolder;
 use readers::Readers;
 use runtime_readers::RuntimeReaders;
 use turnstile::Turnstile;
@@ -28,6 +30,8 @@ pub struct Store {
     writer: Writer,
     readers: Readers,
     runtime_readers: RuntimeReaders,
+    /// What it takes to open one more connection (a [`LockHolder`]).
+    opener: Box<(PathBuf, StoreConfig, DbMetrics)>,
 }
 
 impl Store {
@@ -56,9 +60,10 @@ impl Store {
             ))
         })?;
         Ok(Store {
-            writer: Writer::start(writer_db, turnstile, config, metrics),
+            writer: Writer::start(writer_db, turnstile, config, metrics.clone()),
             readers: Readers::start(readers),
             runtime_readers: RuntimeReaders::new(runtime_readers),
+            opener: Box::new((path.to_owned(), config.clone(), metrics)),
         })
     }
 
@@ -85,6 +90,13 @@ impl Store {
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.readers.run(|db| db.ping()).await?;
         self.writer.call(|reply| Job::Ping { reply }).await
+    }
+
+    /// A writer connection of its own, to hold the write lock with.
+    pub fn lock_holder(&self) -> Result<LockHolder, StoreError> {
+        let (path, config, metrics) = &*self.opener;
+        let db = Db::open(path, config, Role::Writer, metrics.busy_retries.clone())?;
+        Ok(LockHolder::new(db))
     }
 
     /// Commits what is queued, then stops the database threads.
