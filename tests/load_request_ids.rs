@@ -8,45 +8,22 @@ mod load_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Server, serve_command, start_serve};
+use common::{Server, access_log};
 use load_support::run_load;
 use serde_json::Value;
 
-/// A server logging every request as JSON into `log`.
+/// A server logging every request as JSON into `NAME.log`.
 fn serve_logging(dir: &Path, name: &str) -> (Server, std::path::PathBuf) {
     let log = dir.join(format!("{name}.log"));
-    let mut cmd = serve_command(
-        &dir.join("srelab.db"),
-        &[
-            "--log-format",
-            "json",
-            "--access-log",
-            "all",
-            "--instance",
-            name,
-        ],
-    );
-    cmd.env("RUST_LOG", "info")
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
-    (start_serve(cmd), log)
-}
-
-/// The access-log lines of `log`.
-fn access_lines(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .filter(|v| v["target"] == "srelab::access")
-        .collect()
+    let args = ["--access-log", "all", "--instance", name];
+    (access_log::serve(&dir.join("srelab.db"), &log, &args), log)
 }
 
 /// The access-log lines of `log`, by request id.
 fn lines_by_id(log: &Path) -> BTreeMap<String, Value> {
-    access_lines(log)
+    access_log::lines(log)
         .into_iter()
         .map(|v| (v["request_id"].as_str().unwrap().to_owned(), v))
         .collect()
@@ -193,10 +170,10 @@ async fn request_k_keeps_its_id_from_run_to_run() {
     routes("9").await;
     routes("9").await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut lines = access_lines(&log);
+    let mut lines = access_log::lines(&log);
     while lines.len() < 62 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        lines = access_lines(&log);
+        lines = access_log::lines(&log);
     }
     let mut seen: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let from_load =

@@ -8,36 +8,23 @@ mod common;
 use std::io::Write as _;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{HttpConn, Server, serve_command, start_serve};
+use common::{HttpConn, Server, access_log};
 use serde_json::Value;
 
 /// A server with `--log-format json --access-log MODE`, its log in `log`.
 fn serve(dir: &Path, log: &Path, mode: &str, extra: &[&str]) -> Server {
-    let mut args = vec!["--log-format", "json", "--access-log", mode];
+    let mut args = vec!["--access-log", mode];
     args.extend_from_slice(extra);
-    let mut cmd = serve_command(&dir.join("access.db"), &args);
-    let file = std::fs::File::create(log).unwrap();
-    cmd.env("RUST_LOG", "info").stderr(Stdio::from(file));
-    start_serve(cmd)
-}
-
-/// The access-log lines in `log` (every line must be JSON).
-fn access_lines(log: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(log).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .filter(|v| v["target"] == "srelab::access")
-        .collect()
+    access_log::serve(&dir.join("access.db"), log, &args)
 }
 
 /// Waits until `log` holds `n` access lines (5 s at most), then returns them.
 fn wait_lines(log: &Path, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let lines = access_lines(log);
+        let lines = access_log::lines(log);
         if lines.len() >= n || Instant::now() > deadline {
             return lines;
         }
@@ -182,7 +169,7 @@ fn logged_by(mode: &str) -> Vec<Option<String>> {
             "{mode}: no line for the last request"
         );
         std::thread::sleep(Duration::from_millis(20));
-        lines = access_lines(&log);
+        lines = access_log::lines(&log);
     }
     ["fast", "not-found", "slow", "panic", "gone"]
         .iter()
@@ -267,7 +254,7 @@ fn a_sample_adds_one_in_n_of_the_other_requests() {
         assert_eq!(r.status, 200);
     }
     std::thread::sleep(Duration::from_millis(300));
-    let lines = access_lines(&log);
+    let lines = access_log::lines(&log);
     // Counted per runtime thread: each thread's remainder may go unlogged.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert!(
