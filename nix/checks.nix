@@ -74,6 +74,14 @@ in {
     SRELAB_PROMETHEUS=${labEnv.SRELAB_PROMETHEUS} bash ${./lab-check.sh}
   '';
 
+  # The same with Loki and Grafana Alloy from nixpkgs: --check then also
+  # forces a 500 on every instance and verifies the log signals in Loki.
+  lab-logs = check "lab-logs" [srelab pkgs.prometheus.cli] ''
+    SRELAB_PROMETHEUS=${labEnv.SRELAB_PROMETHEUS} \
+    SRELAB_LOKI=${labEnv.SRELAB_LOKI} SRELAB_ALLOY=${labEnv.SRELAB_ALLOY} \
+      bash ${./lab-check.sh}
+  '';
+
   # The same on PostgreSQL: a cluster in $TMPDIR, its exporter, and the
   # database fault (PostgreSQL stopped under load, restarted).
   lab-postgres =

@@ -8,6 +8,9 @@ in {
   SRELAB_GRAFANA = lib.getExe' pkgs.grafana "grafana";
   SRELAB_GRAFANA_HOMEPATH = "${pkgs.grafana}/share/grafana";
   SRELAB_NODE_EXPORTER = lib.getExe' pkgs.prometheus-node-exporter "node_exporter";
+  # Logs: Loki, and Grafana Alloy shipping the instances' log files to it.
+  SRELAB_LOKI = lib.getExe' pkgs.grafana-loki "loki";
+  SRELAB_ALLOY = lib.getExe' pkgs.grafana-alloy "alloy";
   # `srelab lab --backend postgres`: initdb and postgres, and the exporter.
   SRELAB_POSTGRES_BIN_DIR = "${lib.getBin pkgs.postgresql}/bin";
   SRELAB_POSTGRES_EXPORTER = lib.getExe' pkgs.prometheus-postgres-exporter "postgres_exporter";

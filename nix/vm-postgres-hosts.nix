@@ -78,6 +78,8 @@ in {
         remoteTargets = ["app1:${toString port}" "app2:${toString port}"];
         postgresTargets = ["db:${toString defaults.postgresExporterPort}"];
         loadTargets = ["client:${toString defaults.loadMetricsPort}"];
+        # No host here ships logs (that is the `vm` test's): no Loki.
+        loki.enable = false;
         grafana = {
           secretKeyFile = "${grafanaSecretKey}";
           adminPasswordFile = "${grafanaPassword}";

@@ -17,6 +17,7 @@
   portB = toString (defaults.basePort + 1);
   loadPort = toString defaults.loadMetricsPort;
   prometheus = "http://monitor:${toString defaults.prometheusPort}";
+  loki = "http://monitor:${toString defaults.lokiPort}";
   # Test-only secrets; real machines point these options at secret files.
   grafanaSecretKey = pkgs.writeText "grafana-secret-key" "srelab-vm-test-secret-key";
   grafanaPassword = pkgs.writeText "grafana-admin-password" "srelab-vm-test-password";
@@ -72,12 +73,17 @@ in
             a = {
               listenAddress = "0.0.0.0";
               port = defaults.basePort;
+              # The test forces one 500 per instance for verify's error_lines.
+              extraArgs = ["--debug-panic-route"];
             };
             b = {
               listenAddress = "0.0.0.0";
               port = defaults.basePort + 1;
+              extraArgs = ["--debug-panic-route"];
             };
           };
+          # Alloy ships the units' journal to the lab's Loki on monitor.
+          logs.lokiPushUrl = "${loki}/loki/api/v1/push";
         };
         # Counts the database's rows for the reconciliation.
         environment.systemPackages = [pkgs.sqlite];
@@ -122,6 +128,8 @@ in
           monitor.wait_for_unit("prometheus.service")
           monitor.wait_for_unit("prometheus-node-exporter.service")
           monitor.wait_for_unit("grafana.service")
+          monitor.wait_for_unit("loki.service")
+          app.wait_for_unit("alloy.service")
           monitor.wait_for_unit("alertmanager.service")
           monitor.wait_for_unit("srelab-receiver.service")
           monitor.wait_for_open_port(${toString defaults.prometheusPort})
@@ -130,12 +138,19 @@ in
           client.wait_until_succeeds("curl -sSf http://app:${portA}/readyz")
           client.wait_until_succeeds("curl -sSf http://app:${portB}/readyz")
           client.wait_until_succeeds("curl -sSf ${prometheus}/-/ready")
+          client.wait_until_succeeds("curl -sSf ${loki}/ready")
 
-      with subtest("under load from the client, every signal of the spec exists"):
+      with subtest("under load from the client, every signal of the spec exists, the log signals in Loki"):
           rows_before = app.succeed("${rows}").strip()
           client.succeed("${loadDuringVerify}")
+          # One 500 per instance: verify requires its ERROR line in Loki.
+          for port in ["${portA}", "${portB}"]:
+              client.succeed(
+                  "test \"$(curl -s -o /dev/null -w '%{http_code}' http://app:" + port + "/debug/panic)\" = 500"
+              )
           client.succeed(
               "srelab verify --prometheus ${prometheus} --spec ${spec} --min-instances 2"
+              + " --loki ${loki} --require error_lines"
               + " --timeout ${toString verifyTimeout}s"
           )
           # verify passed while the load still ran.
@@ -168,7 +183,7 @@ in
               "srelab verify items ${faultReport} --rows-before " + rows_after + " --rows-after " + rows_final
           )
 
-      with subtest("Grafana is healthy and has the provisioned datasource and dashboard"):
+      with subtest("Grafana is healthy and has the provisioned datasources (Prometheus, Loki) and dashboard"):
           grafana = "http://127.0.0.1:${toString defaults.grafanaPort}"
           auth = "-u admin:\"$(cat ${grafanaPassword})\""
           monitor.wait_until_succeeds("curl -sSf " + grafana + "/api/health")
@@ -177,6 +192,9 @@ in
           )
           monitor.wait_until_succeeds(
               "curl -sSf " + auth + " " + grafana + "/api/dashboards/uid/${defaults.dashboardUid}"
+          )
+          monitor.wait_until_succeeds(
+              "curl -sSf " + auth + " " + grafana + "/api/datasources/uid/${defaults.lokiDatasourceUid}"
           )
 
       with subtest("the srelab units are hardened: exposure at most 2.0"):

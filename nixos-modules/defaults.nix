@@ -14,6 +14,13 @@
   alertmanagerPort = 9093;
   receiverPort = 9095;
   postgresExporterPort = 9187;
+  # Loki's HTTP and gRPC ports, Grafana Alloy's HTTP port.
+  lokiPort = 3100;
+  lokiGrpcPort = 9096;
+  alloyPort = 12345;
+  # Besides errors and slow requests, the instances log 1 in this many
+  # requests when their logs are shipped to Loki.
+  accessLogSample = 100;
   # HAProxy in front of the instances (`srelab lab --lb`, services.srelab.lb)
   # and its Prometheus exporter.
   lbPort = 8080;
@@ -36,5 +43,6 @@
   specPath = "spec/signals.toml";
   # Grafana uids the dashboards and the VM test rely on.
   datasourceUid = "prometheus";
+  lokiDatasourceUid = "loki";
   dashboardUid = "srelab-overview";
 }

@@ -51,7 +51,7 @@
     static_configs = [{inherit targets;}];
   };
 in {
-  imports = [./srelab.nix];
+  imports = [./srelab.nix ./loki.nix];
 
   options.services.srelab.lab = {
     enable = lib.mkEnableOption "the srelab lab's monitoring: Prometheus, the node exporter and Grafana";
@@ -200,7 +200,16 @@ in {
         # they read the two variables set below.
         provision = {
           enable = true;
-          datasources.path = ../grafana/provisioning/datasources;
+          # Loki's datasource only with the lab's Loki.
+          datasources.path =
+            if cfg.loki.enable
+            then ../grafana/provisioning/datasources
+            else
+              builtins.path {
+                name = "srelab-datasources";
+                path = ../grafana/provisioning/datasources;
+                filter = path: _: baseNameOf path != "loki.yaml";
+              };
           dashboards.path = ../grafana/provisioning/dashboards;
         };
       };

@@ -146,6 +146,9 @@
       };
   };
 in {
+  # services.srelab.logs: the units' journal shipped to Loki.
+  imports = [./logs.nix];
+
   options.services.srelab = {
     enable = lib.mkEnableOption "srelab, the instrumented HTTP service of the SRE lab";
 

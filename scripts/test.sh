@@ -17,6 +17,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   bash scripts/apt-install.sh "${packages[@]}"
 fi
 
+# Grafana's LogQL grammar for tests/logql_syntax.rs, from the npm registry
+# with the machine's Node.js (Debian's nodejs and npm where there is none).
+if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  bash scripts/apt-install.sh nodejs npm
+fi
+npm ci --prefix tests/logql --no-audit --no-fund --loglevel=error
+
 for tool in promtool prometheus; do
   command -v "$tool" >/dev/null || {
     echo "error: $tool not found; install Debian's prometheus package (or use nix develop)" >&2

@@ -1,11 +1,13 @@
 //! The committed dashboards: normalised JSON, stable uid, no id or version,
-//! the provisioned datasource everywhere, a unit on every panel, the
-//! `instance` variable; and the provisioning files use the shared names.
+//! the provisioned datasources (Prometheus everywhere but the logs panel,
+//! which reads Loki), a unit on every graph, the `instance` variable, the
+//! logs panel filtered by it and the latency panel's link to it; and the
+//! provisioning files use the shared names.
 
 use std::path::Path;
 
 use serde_json::Value;
-use srelab::lab::defaults::{DASHBOARD_UID, DATASOURCE_UID};
+use srelab::lab::defaults::{DASHBOARD_UID, DATASOURCE_UID, LOKI_DATASOURCE_UID};
 use srelab::verify::assets;
 
 fn dashboard() -> (String, Value) {
@@ -70,12 +72,91 @@ fn datasources(v: &Value, out: &mut Vec<Value>) {
 fn the_provisioned_datasource_everywhere() {
     let (_, doc) = dashboard();
     let mut refs = Vec::new();
+    let mut logs = Vec::new();
+    for p in panels(&doc) {
+        if p["type"] == "logs" {
+            datasources(p, &mut logs);
+        }
+    }
     datasources(&doc, &mut refs);
     assert!(refs.len() > 10);
-    for r in refs {
-        assert_eq!(r["uid"], DATASOURCE_UID, "datasource {r}");
-        assert_eq!(r["type"], "prometheus", "datasource {r}");
+    assert!(!logs.is_empty(), "the logs panel names its datasource");
+    for r in &logs {
+        assert_eq!(r["uid"], LOKI_DATASOURCE_UID, "logs panel datasource {r}");
+        assert_eq!(r["type"], "loki", "logs panel datasource {r}");
     }
+    let prometheus = refs.len() - logs.len();
+    let found = refs
+        .iter()
+        .filter(|r| r["uid"] == DATASOURCE_UID && r["type"] == "prometheus");
+    assert_eq!(
+        found.count(),
+        prometheus,
+        "every other reference is Prometheus: {refs:?}"
+    );
+}
+
+/// The one logs panel.
+fn logs_panel(doc: &Value) -> &Value {
+    let logs: Vec<_> = panels(doc)
+        .into_iter()
+        .filter(|p| p["type"] == "logs")
+        .collect();
+    assert_eq!(logs.len(), 1, "one logs panel");
+    logs[0]
+}
+
+#[test]
+fn the_logs_panel_shows_the_access_log_of_the_chosen_instances() {
+    let (_, doc) = dashboard();
+    let p = logs_panel(&doc);
+    let targets = p["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1);
+    let expr = targets[0]["expr"].as_str().unwrap();
+    assert!(
+        expr.starts_with(r#"{job="$job", instance=~"$instance"}"#),
+        "filtered by the job and instance variables: {expr}"
+    );
+    assert!(
+        expr.contains(r#"| json | target="srelab::access""#),
+        "{expr}"
+    );
+    assert_eq!(targets[0]["datasource"]["uid"], LOKI_DATASOURCE_UID);
+}
+
+#[test]
+fn the_latency_panel_links_to_the_logs_of_its_time_range() {
+    let (_, doc) = dashboard();
+    let logs_id = logs_panel(&doc)["id"].as_i64().unwrap();
+    let all = panels(&doc);
+    let latency = all
+        .iter()
+        .find(|p| {
+            p["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Latency: $route"))
+        })
+        .expect("the RED row's latency panel");
+    let links = latency["fieldConfig"]["defaults"]["links"]
+        .as_array()
+        .unwrap();
+    let url = links[0]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("/d/{DASHBOARD_UID}/")),
+        "to this dashboard: {url}"
+    );
+    assert!(
+        url.contains(&format!("viewPanel={logs_id}&")),
+        "to the logs panel: {url}"
+    );
+    assert!(
+        url.contains("${__url_time_range}"),
+        "the time range goes along: {url}"
+    );
+    assert!(
+        url.contains("${__all_variables}"),
+        "the instance goes along: {url}"
+    );
 }
 
 #[test]
@@ -83,7 +164,7 @@ fn every_panel_has_a_unit_and_queries() {
     let (_, doc) = dashboard();
     let graphs: Vec<_> = panels(&doc)
         .into_iter()
-        .filter(|p| p["type"] != "row")
+        .filter(|p| p["type"] != "row" && p["type"] != "logs")
         .collect();
     assert!(graphs.len() >= 12);
     for p in graphs {
@@ -146,6 +227,11 @@ fn panel_ids_are_unique() {
 
 #[test]
 fn provisioning_uses_the_shared_names() {
+    let loki = assets::GRAFANA_LOKI_DATASOURCE;
+    assert!(loki.contains("apiVersion: 1"));
+    assert!(loki.contains(&format!("uid: {LOKI_DATASOURCE_UID}\n")));
+    assert!(loki.contains("type: loki\n"));
+    assert!(loki.contains("url: $SRELAB_LOKI_URL\n"));
     let ds = assets::GRAFANA_DATASOURCE;
     assert!(ds.contains("apiVersion: 1"));
     assert!(ds.contains(&format!("uid: {DATASOURCE_UID}\n")));

@@ -24,23 +24,29 @@ use nix::sys::signal::Signal;
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// `srelab lab` on free ports, without Grafana and node exporter.
+/// `srelab lab` on free ports, without Grafana, node exporter and Loki.
 fn lab(state: &Path, base: u16, prometheus: u16) -> Command {
     prometheus_bin();
     common::tools::alertmanager();
     let mut cmd = srelab();
-    cmd.args(["lab", "--no-grafana", "--no-node-exporter", "--base-port"])
-        .arg(base.to_string())
-        .arg("--prometheus-port")
-        .arg(prometheus.to_string())
-        .arg("--load-metrics-port")
-        .arg(unused_port().to_string())
-        .arg("--alertmanager-port")
-        .arg(unused_port().to_string())
-        .arg("--receiver-port")
-        .arg(unused_port().to_string())
-        .arg("--state-dir")
-        .arg(state);
+    cmd.args([
+        "lab",
+        "--no-grafana",
+        "--no-node-exporter",
+        "--no-loki",
+        "--base-port",
+    ])
+    .arg(base.to_string())
+    .arg("--prometheus-port")
+    .arg(prometheus.to_string())
+    .arg("--load-metrics-port")
+    .arg(unused_port().to_string())
+    .arg("--alertmanager-port")
+    .arg(unused_port().to_string())
+    .arg("--receiver-port")
+    .arg(unused_port().to_string())
+    .arg("--state-dir")
+    .arg(state);
     cmd
 }
 
@@ -127,6 +133,10 @@ fn a_first_run_links_pids_and_verify_without_then_with_load() {
     };
     assert!(
         row("node exporter").contains("not running (disabled by --no-node-exporter)"),
+        "{summary:?}"
+    );
+    assert!(
+        row("loki").contains("not running (disabled by --no-loki)"),
         "{summary:?}"
     );
     let prom_row = row("prometheus");

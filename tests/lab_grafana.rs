@@ -3,14 +3,15 @@
 //! run with `--no-grafana`; this test keeps what the lab hands Grafana under
 //! test: the provisioning layout Grafana reads (`datasources/*.yaml`,
 //! `dashboards/*.yaml`), the YAML's structure, and every path and variable
-//! it names resolving to what the lab wrote.
+//! it names resolving to what the lab wrote; Loki's datasource only when
+//! Loki runs.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
-use srelab::lab::defaults::{DASHBOARD_UID, DATASOURCE_UID};
+use srelab::lab::defaults::{DASHBOARD_UID, DATASOURCE_UID, LOKI_DATASOURCE_UID};
 use srelab::lab::grafana;
 use srelab::lab::state::StateDir;
 use srelab::verify::assets;
@@ -39,21 +40,35 @@ fn provisioning_yaml(path: &Path, env: &BTreeMap<String, String>) -> Value {
     serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The command as the lab builds it, for binaries that need not exist.
+fn command(
+    state: &StateDir,
+    prov: &Path,
+    listen: std::net::SocketAddr,
+    urls: &grafana::Datasources<'_>,
+) -> std::process::Command {
+    grafana::command(
+        Path::new("/nonexistent/grafana"),
+        Path::new("/nonexistent/share/grafana"),
+        state,
+        prov,
+        listen,
+        urls,
+    )
+}
+
 #[test]
 fn grafana_gets_provisioning_that_resolves_to_the_lab_files() {
     let dir = tempfile::tempdir().unwrap();
     let state = StateDir::prepare(&dir.path().join("state")).unwrap();
-    let prov = grafana::write_files(&state).unwrap();
+    let prov = grafana::write_files(&state, false).unwrap();
     let listen = "127.0.0.1:3999".parse().unwrap();
     let prometheus = "http://127.0.0.1:9999";
-    let cmd = grafana::command(
-        Path::new("/nonexistent/grafana"),
-        Path::new("/nonexistent/share/grafana"),
-        &state,
-        &prov,
-        listen,
+    let urls = grafana::Datasources {
         prometheus,
-    );
+        loki: None,
+    };
+    let cmd = command(&state, &prov, listen, &urls);
     assert_eq!(cmd.get_args().next(), Some(OsStr::new("server")));
     let env = environment(&cmd);
     assert_eq!(Path::new(&env["GF_PATHS_PROVISIONING"]), prov);
@@ -96,4 +111,40 @@ fn grafana_gets_provisioning_that_resolves_to_the_lab_files() {
         .expect("the home dashboard exists");
     let home: serde_json::Value = serde_json::from_str(&home).unwrap();
     assert_eq!(home["uid"], DASHBOARD_UID);
+}
+
+#[test]
+fn the_loki_datasource_only_when_loki_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateDir::prepare(&dir.path().join("state")).unwrap();
+    let listen = "127.0.0.1:3999".parse().unwrap();
+    let loki = "http://127.0.0.1:3100";
+    let urls = grafana::Datasources {
+        prometheus: "http://127.0.0.1:9999",
+        loki: Some(loki),
+    };
+    let prov = grafana::write_files(&state, true).unwrap();
+    let env = environment(&command(&state, &prov, listen, &urls));
+    let yaml = provisioning_yaml(&prov.join("datasources/loki.yaml"), &env);
+    assert_eq!(yaml["apiVersion"], Value::from(1));
+    let ds = &yaml["datasources"];
+    assert_eq!(ds.as_sequence().map(Vec::len), Some(1), "{ds:?}");
+    assert_eq!(ds[0]["type"], Value::from("loki"));
+    assert_eq!(ds[0]["uid"], Value::from(LOKI_DATASOURCE_UID));
+    assert_eq!(ds[0]["url"], Value::from(loki));
+    assert_eq!(ds[0]["access"], Value::from("proxy"));
+    assert!(ds[0]["isDefault"].is_null(), "Prometheus stays the default");
+
+    // The next start without Loki removes it: no datasource without a URL.
+    let prov = grafana::write_files(&state, false).unwrap();
+    assert!(!prov.join("datasources/loki.yaml").exists());
+    let env = environment(&command(&state, &prov, listen, &urls_without_loki()));
+    assert!(!env.contains_key("SRELAB_LOKI_URL"), "{env:?}");
+}
+
+fn urls_without_loki() -> grafana::Datasources<'static> {
+    grafana::Datasources {
+        prometheus: "http://127.0.0.1:9999",
+        loki: None,
+    }
 }

@@ -120,6 +120,14 @@ fn a_program_that_is_not_executable_is_called_so() {
         err.contains("node exporter is not executable at /etc/passwd"),
         "{err}"
     );
+    for (flag, what) in [("--loki-bin", "Loki"), ("--alloy-bin", "Grafana Alloy")] {
+        let (code, _, err) = run(srelab().args(["lab", flag, "/etc/passwd"]));
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!("{what} is not executable at /etc/passwd")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! The NixOS modules and `srelab lab` share one set of defaults: the modules
 //! read `nixos-modules/defaults.nix`, the lab reads `src/lab/defaults.rs`.
 //! These tests evaluate the Nix file with the real `nix-instantiate` and
-//! compare it with the Rust constants, so the two worlds cannot drift; and
-//! they evaluate the modules' plain-Nix helpers (`nixos-modules/helpers.nix`).
+//! compare it with the Rust constants, so the two worlds cannot drift; they
+//! evaluate the modules' plain-Nix helpers (`nixos-modules/helpers.nix`),
+//! Loki's configuration (`loki-config.nix`, which must be the lab's) and
+//! the Alloy journal source (`alloy-journal.nix`).
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
@@ -118,6 +121,10 @@ fn lab_defaults() -> Map<String, Value> {
         "alertmanagerPort": defaults::ALERTMANAGER_PORT,
         "receiverPort": defaults::RECEIVER_PORT,
         "postgresExporterPort": defaults::POSTGRES_EXPORTER_PORT,
+        "lokiPort": defaults::LOKI_PORT,
+        "lokiGrpcPort": defaults::LOKI_GRPC_PORT,
+        "alloyPort": defaults::ALLOY_PORT,
+        "accessLogSample": defaults::ACCESS_LOG_SAMPLE,
         "lbPort": defaults::LB_PORT,
         "haproxyExporterPort": defaults::HAPROXY_EXPORTER_PORT,
         "loadMetricsPort": defaults::LOAD_METRICS_PORT,
@@ -131,6 +138,7 @@ fn lab_defaults() -> Map<String, Value> {
         "scrapeInterval": defaults::SCRAPE_INTERVAL,
         "specPath": defaults::SPEC_PATH,
         "datasourceUid": defaults::DATASOURCE_UID,
+        "lokiDatasourceUid": defaults::LOKI_DATASOURCE_UID,
         "dashboardUid": defaults::DASHBOARD_UID,
     });
     match expected {
@@ -166,5 +174,77 @@ fn the_spec_file_named_by_the_defaults_exists() {
         spec.is_file(),
         "{} (defaults::SPEC_PATH, used by the lab, the VM test and verify) does not exist",
         spec.display()
+    );
+}
+
+/// Loki's configuration has two writers: `srelab lab` (src/lab/loki.rs)
+/// and the NixOS lab module (nixos-modules/loki-config.nix, handed to
+/// nixpkgs' services.loki, whose build checks it with `loki -verify-config`).
+#[test]
+fn nixos_loki_config_is_the_labs() {
+    let http: SocketAddr = "127.0.0.1:3100".parse().unwrap();
+    let grpc: SocketAddr = "127.0.0.1:9096".parse().unwrap();
+    let dir = "/var/lib/loki";
+    let expr = format!(
+        "import ./nixos-modules/loki-config.nix {{ httpAddress = \"{}\"; httpPort = {}; \
+         grpcAddress = \"{}\"; grpcPort = {}; dir = \"{dir}\"; }}",
+        http.ip(),
+        http.port(),
+        grpc.ip(),
+        grpc.port()
+    );
+    let nix = nix_eval(&["--expr", &expr]);
+    let lab = srelab::lab::loki::config(http, grpc, Path::new(dir));
+    assert_eq!(
+        nix, lab,
+        "nixos-modules/loki-config.nix and src/lab/loki.rs differ"
+    );
+}
+
+/// The Alloy journal source the NixOS module generates
+/// (nixos-modules/alloy-journal.nix) keeps the srelab units only and labels
+/// each unit's lines with its instance, as Prometheus names it.
+#[test]
+fn nixos_alloy_journal_labels_each_unit_as_prometheus_does() {
+    let text = nix_eval(&[
+        "--expr",
+        r#"import ./nixos-modules/alloy-journal.nix {
+             job = "srelab";
+             instances = { a = "app:8081"; "b.1" = "app:8082"; };
+           }"#,
+    ]);
+    let text = text.as_str().unwrap();
+    let rule = |unit: &str, instance: &str| {
+        format!(
+            "  rule {{\n    source_labels = [\"__journal__systemd_unit\"]\n    \
+             regex         = \"{unit}\"\n    target_label  = \"instance\"\n    \
+             replacement   = \"{instance}\"\n  }}\n"
+        )
+    };
+    // Alloy strings take Go's escapes: `\\.` is the regex `\.`.
+    assert!(
+        text.contains(&rule(r"srelab-a\\.service", "app:8081")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&rule(r"srelab-b\\.1\\.service", "app:8082")),
+        "{text}"
+    );
+    assert!(
+        text.contains("regex         = \"srelab-.+\\\\.service\"\n    action        = \"keep\""),
+        "only the srelab units: {text}"
+    );
+    assert!(text.contains("values = { job = \"srelab\" }"), "{text}");
+    assert!(
+        text.contains("forward_to = [loki.process.srelab.receiver]"),
+        "into the shared pipeline: {text}"
+    );
+    let pipeline = srelab::verify::assets::ALLOY_PIPELINE;
+    assert!(pipeline.contains("loki.process \"srelab\" {"), "{pipeline}");
+    // Braces balance (a generated block closed once).
+    assert_eq!(
+        text.matches('{').count(),
+        text.matches('}').count(),
+        "{text}"
     );
 }

@@ -100,6 +100,9 @@ fn every_flag_reads_its_environment_variable() {
         ("SRELAB_BODY_READ_TIMEOUT", "9s"),
         ("SRELAB_MAX_CONNECTIONS", "50"),
         ("SRELAB_NO_HOST_METRICS", "true"),
+        ("SRELAB_ACCESS_LOG", "all"),
+        ("SRELAB_ACCESS_LOG_SAMPLE", "7"),
+        ("SRELAB_INSTANCE", "env-instance:1"),
         ("SRELAB_FAULTS", "true"),
     ];
     let help = Command::new(srelab_bin())
@@ -188,8 +191,8 @@ fn every_flag_reads_its_environment_variable() {
         .collect();
     let config = events
         .iter()
-        .find(|e| e["fields"]["message"] == "configuration")
-        .and_then(|e| e["fields"]["config"].as_str())
+        .find(|e| e["message"] == "configuration")
+        .and_then(|e| e["config"].as_str())
         .unwrap_or_else(|| panic!("no configuration logged:\n{stderr}"));
     for setting in [
         "listen: 127.0.0.1:0",
@@ -210,6 +213,9 @@ fn every_flag_reads_its_environment_variable() {
         "body_read_timeout: 9s",
         "max_connections: Some(50)",
         "host_metrics: false",
+        "access_log: All",
+        "access_log_sample: 7",
+        "instance: Some(\"env-instance:1\")",
         "faults: true",
     ] {
         assert!(config.contains(setting), "{setting:?} not in {config}");

@@ -39,6 +39,17 @@ pub const NODE_EXPORTER: Program = Program {
     hint: "name it with --node-exporter-bin / SRELAB_NODE_EXPORTER",
 };
 
+pub const LOKI: Program = Program {
+    what: "Loki",
+    names: &["loki"],
+    hint: "name it with --loki-bin / SRELAB_LOKI (Grafana's `grafana-loki` package; `nix run .#lab` brings it)",
+};
+pub const ALLOY: Program = Program {
+    what: "Grafana Alloy",
+    names: &["alloy"],
+    hint: "name it with --alloy-bin / SRELAB_ALLOY (Grafana's `grafana-alloy` package; `nix run .#lab` brings it)",
+};
+
 pub const POSTGRES_EXPORTER: Program = Program {
     what: "PostgreSQL exporter",
     names: &["postgres_exporter", "prometheus-postgres-exporter"],

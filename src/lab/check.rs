@@ -21,6 +21,9 @@ use super::{db_fault, failover, overload};
 use crate::verify;
 use crate::verify::alert::{self, State, Want};
 
+/// The spec's log signal of the error lines that `--check` forces (with Loki).
+pub const ERROR_LINES: &str = "error_lines";
+
 /// The alert the fault injection waits for (prometheus/alerts.yml).
 pub const INSTANCE_DOWN_ALERT: &str = "SrelabInstanceDown";
 
@@ -116,6 +119,14 @@ async fn steps(
 async fn verify_under_load(lab: &mut Lab, opts: &Options, v: &mut Verdict) -> anyhow::Result<()> {
     lab.start_load(opts.duration, false)?;
     lab.wait_targets(true, Duration::from_secs(30)).await?;
+    if let Some(logs) = &lab.plan.logs {
+        super::logs::ready(lab, logs, STARTUP_LIMIT)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        super::logs::force_server_errors(lab)
+            .await
+            .map_err(|e| anyhow::anyhow!("forcing a 5xx for the error lines: {e}"))?;
+    }
     let t = Instant::now();
     let report = verify::check::run(&opts.verify).await?;
     say(report.table().trim_end());

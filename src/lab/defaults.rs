@@ -20,6 +20,17 @@ pub const ALERTMANAGER_PORT: u16 = 9093;
 pub const RECEIVER_PORT: u16 = 9095;
 /// The PostgreSQL exporter's port (its upstream default).
 pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
+/// Loki's HTTP port (its upstream default).
+pub const LOKI_PORT: u16 = 3100;
+/// Loki's gRPC port (a single binary talks to itself over it).
+pub const LOKI_GRPC_PORT: u16 = 9096;
+/// Grafana Alloy's HTTP port (UI and API; its upstream default).
+pub const ALLOY_PORT: u16 = 12345;
+/// The instances log 1 in this many ordinary requests when their logs go
+/// to Loki (`srelab serve --access-log-sample`), beside every error and slow one.
+pub const ACCESS_LOG_SAMPLE: u32 = 100;
+/// The Grafana datasource uid of Loki (the dashboard's logs panel).
+pub const LOKI_DATASOURCE_UID: &str = "loki";
 /// HAProxy's port (`srelab lab --lb`): where the load goes, and the default
 /// target of `srelab load`.
 pub const LB_PORT: u16 = 8080;

@@ -26,13 +26,27 @@ pub fn homepath(bin: &Path, given: Option<&Path>) -> Option<PathBuf> {
         .find(|p| p.join("conf/defaults.ini").is_file())
 }
 
-/// Writes provisioning files and dashboards; returns the provisioning dir.
-pub fn write_files(state: &StateDir) -> Result<PathBuf, LabError> {
+/// Where Grafana's datasources are: Prometheus, and Loki when it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Datasources<'a> {
+    pub prometheus: &'a str,
+    pub loki: Option<&'a str>,
+}
+
+/// Writes provisioning files and dashboards (the Loki datasource only
+/// `with_loki`); returns the provisioning dir.
+pub fn write_files(state: &StateDir, with_loki: bool) -> Result<PathBuf, LabError> {
     let prov = state.grafana().join("provisioning");
     state::write(
         &prov.join("datasources/prometheus.yaml"),
         assets::GRAFANA_DATASOURCE,
     )?;
+    let loki = prov.join("datasources/loki.yaml");
+    if with_loki {
+        state::write(&loki, assets::GRAFANA_LOKI_DATASOURCE)?;
+    } else if loki.exists() {
+        std::fs::remove_file(&loki).map_err(LabError::io(&loki))?;
+    }
     state::write(
         &prov.join("dashboards/srelab.yaml"),
         assets::GRAFANA_DASHBOARD_PROVIDER,
@@ -47,16 +61,16 @@ fn dashboards_dir(state: &StateDir) -> PathBuf {
     state.grafana().join("dashboards")
 }
 
-/// The command starting Grafana on `listen`, reading Prometheus at
-/// `prometheus_url` and the provisioning directory `prov` that
-/// [`write_files`] returned.
+/// The command starting Grafana on `listen`, reading the provisioning
+/// directory `prov` that [`write_files`] returned, whose datasources
+/// name the URLs of `urls` (`$SRELAB_PROMETHEUS_URL`, `$SRELAB_LOKI_URL`).
 pub fn command(
     bin: &Path,
     home: &Path,
     state: &StateDir,
     prov: &Path,
     listen: SocketAddr,
-    prometheus_url: &str,
+    urls: &Datasources<'_>,
 ) -> Command {
     let g = state.grafana();
     let mut cmd = Command::new(bin);
@@ -77,12 +91,15 @@ pub fn command(
     ];
     cmd.envs(env)
         .env("SRELAB_DASHBOARDS_DIR", &dashboards)
-        .env("SRELAB_PROMETHEUS_URL", prometheus_url)
+        .env("SRELAB_PROMETHEUS_URL", urls.prometheus)
         .env("GF_SERVER_HTTP_ADDR", listen.ip().to_string())
         .env("GF_SERVER_HTTP_PORT", listen.port().to_string())
         .env("GF_SECURITY_ADMIN_USER", user)
         .env("GF_SECURITY_ADMIN_PASSWORD", password)
         .env("GF_ANALYTICS_REPORTING_ENABLED", "false")
         .env("GF_ANALYTICS_CHECK_FOR_UPDATES", "false");
+    if let Some(loki) = urls.loki {
+        cmd.env("SRELAB_LOKI_URL", loki);
+    }
     cmd
 }

@@ -18,6 +18,7 @@
 //! - [`process`]: children owned by guards that stop them.
 //! - [`prometheus`], [`grafana`], [`alertmanager`]: their generated
 //!   configuration; [`receiver`]: the webhook receiver notifications go to;
+//!   [`logs`]: Loki and Alloy ([`loki`], [`alloy`]) when both are found;
 //!   [`postgres`]: the cluster (shared with the tests) and its exporter;
 //!   [`haproxy`]: the load balancer's one configuration (shared with the
 //!   NixOS module) and its state.
@@ -28,6 +29,7 @@
 //!   [`drill`]: `--drill`, which proves the alerts.
 
 pub mod alertmanager;
+pub mod alloy;
 pub mod binaries;
 pub mod capacity;
 pub mod check;
@@ -39,6 +41,8 @@ pub mod failover;
 pub mod grafana;
 pub mod haproxy;
 pub mod http;
+pub mod logs;
+pub mod loki;
 pub mod output;
 pub mod overload;
 pub mod ports;
@@ -127,6 +131,24 @@ pub struct Args {
     /// Run without node exporter even when it is found.
     #[arg(long)]
     pub no_node_exporter: bool,
+    /// Loki binary [default: `loki` on PATH]; logs need Alloy too.
+    #[arg(long, env = "SRELAB_LOKI", value_name = "PATH")]
+    pub loki_bin: Option<PathBuf>,
+    /// Grafana Alloy binary, which ships the instances' logs to Loki [default: `alloy` on PATH].
+    #[arg(long, env = "SRELAB_ALLOY", value_name = "PATH")]
+    pub alloy_bin: Option<PathBuf>,
+    /// Run without Loki and Alloy even when they are found.
+    #[arg(long)]
+    pub no_loki: bool,
+    /// Loki's HTTP port.
+    #[arg(long, default_value_t = defaults::LOKI_PORT)]
+    pub loki_port: u16,
+    /// Loki's gRPC port.
+    #[arg(long, default_value_t = defaults::LOKI_GRPC_PORT)]
+    pub loki_grpc_port: u16,
+    /// Alloy's HTTP port.
+    #[arg(long, default_value_t = defaults::ALLOY_PORT)]
+    pub alloy_port: u16,
     /// The instances' database: `sqlite` (one file in the state directory) or
     /// `postgres` (a throwaway PostgreSQL cluster in the state directory).
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
@@ -306,6 +328,20 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
             args.verify_timeout.into(),
         )
         .map_err(UsageError)?;
+        let mut verify = verify;
+        if let Some(logs) = &plan.logs {
+            // The check forces a 5xx on every instance: its error line must be there.
+            let require: Vec<String> = verify
+                .spec
+                .logs
+                .iter()
+                .filter(|s| s.name == check::ERROR_LINES)
+                .map(|s| s.name.clone())
+                .collect();
+            verify
+                .with_logs(Some(logs.loki_url()), require)
+                .map_err(|e| UsageError(anyhow::anyhow!(e)))?;
+        }
         let opts = check::Options {
             duration: args.duration.into(),
             fault: !args.no_fault,
@@ -432,6 +468,23 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         }
         found.ok()
     };
+    let logs = if args.no_loki {
+        not_running.insert(logs::LOKI, "disabled by --no-loki".into());
+        None
+    } else {
+        let ports = (args.loki_port, args.loki_grpc_port, args.alloy_port);
+        let found =
+            logs::LabLogs::find(args.loki_bin.as_deref(), args.alloy_bin.as_deref(), ports)?;
+        if let Err((short, notice)) = &found {
+            notices.push(notice.clone());
+            not_running.insert(logs::LOKI, short.to_string());
+        }
+        found.ok()
+    };
+    if args.check && logs.is_some() {
+        // The check forces a 500 on every instance for verify's error line.
+        serve_args.push("--debug-panic-route".into());
+    }
     let postgres = match args.backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(find_postgres(args)?),
@@ -461,6 +514,7 @@ fn plan(args: &Args) -> Result<Plan, LabError> {
         postgres,
         lb,
         serve_args,
+        logs,
         load_options,
         rules,
         not_running,

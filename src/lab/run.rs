@@ -9,6 +9,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
 
 use super::grafana;
+use super::logs::LOKI;
 use super::output::{esay, say};
 use super::stack::{ALERTMANAGER, GRAFANA, Lab, NODE_EXPORTER, Plan, instance_name};
 
@@ -89,6 +90,11 @@ async fn interactive(
     lab.wait_targets(false, STARTUP_LIMIT).await?;
     let up_after = started.elapsed();
     let grafana_ok = lab.grafana_healthy(Duration::from_secs(60)).await;
+    if let Some(logs) = &lab.plan.logs
+        && let Err(e) = super::logs::ready(lab, logs, STARTUP_LIMIT).await
+    {
+        esay(e);
+    }
     let links = prometheus_links(lab).await;
     say(summary(lab, up_after, grafana_ok, &links).trim_end());
     if let Some(duration) = load {
@@ -153,6 +159,17 @@ pub fn summary(
             ));
         }
         None => rows.push((GRAFANA.into(), not_running(GRAFANA))),
+    }
+    match &p.logs {
+        Some(logs) => rows.push((
+            LOKI.into(),
+            format!(
+                "{}  (Alloy ships the instances' logs: http://127.0.0.1:{})",
+                logs.loki_url(),
+                logs.alloy_port
+            ),
+        )),
+        None => rows.push((LOKI.into(), not_running(LOKI))),
     }
     match &p.node_exporter_bin {
         Some(_) => rows.push((

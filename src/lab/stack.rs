@@ -19,6 +19,7 @@ use nix::sys::signal::Signal;
 use super::defaults::{HAPROXY_JOB, JOB, LOAD_JOB, NODE_JOB, POSTGRES_JOB};
 use super::error::LabError;
 use super::haproxy::{self, LabHaproxy};
+use super::logs::{self, LabLogs};
 use super::output::{esay, say};
 use super::ports::{self, Port};
 use super::postgres::{self, Cluster, LabPostgres};
@@ -64,6 +65,8 @@ pub struct Plan {
     pub lb: Option<LabHaproxy>,
     /// Extra arguments for every `srelab serve`.
     pub serve_args: Vec<String>,
+    /// Loki and Alloy, when both run.
+    pub logs: Option<LabLogs>,
     /// Options for `srelab load`, given after `--`.
     pub load_options: Vec<String>,
     /// The rules files Prometheus loads, by file name (time-scaled for the drill).
@@ -91,6 +94,9 @@ impl Plan {
         if self.alertmanager_bin.is_some() {
             out.push(Port::new("alertmanager", self.alertmanager_port));
             out.push(Port::new("receiver", self.receiver_port));
+        }
+        if let Some(logs) = &self.logs {
+            out.extend(logs.ports());
         }
         if let Some(pg) = &self.postgres
             && pg.exporter_bin.is_some()
@@ -270,6 +276,9 @@ impl Lab {
             let child = self.spawn_instance(i)?;
             self.instances.push(Some(child));
         }
+        if let Some(logs) = self.plan.logs.clone() {
+            logs::start(self, &logs)?;
+        }
         let node = self.start_node_exporter()?;
         let lb = self.start_haproxy()?;
         let alertmanager = match self.plan.alertmanager_bin.clone() {
@@ -295,9 +304,14 @@ impl Lab {
         self.spawn_other("prometheus", cmd)?;
         if let Some((bin, home)) = self.plan.grafana.clone() {
             let listen = ports::local(self.plan.grafana_port);
-            let url = self.plan.prometheus_url();
-            let prov = grafana::write_files(&self.state)?;
-            let cmd = grafana::command(&bin, &home, &self.state, &prov, listen, &url);
+            let prometheus = self.plan.prometheus_url();
+            let loki = self.plan.logs.as_ref().map(LabLogs::loki_url);
+            let urls = grafana::Datasources {
+                prometheus: &prometheus,
+                loki: loki.as_deref(),
+            };
+            let prov = grafana::write_files(&self.state, loki.is_some())?;
+            let cmd = grafana::command(&bin, &home, &self.state, &prov, listen, &urls);
             self.spawn_other("grafana", cmd)?;
         }
         Ok(())
@@ -415,7 +429,8 @@ impl Lab {
         std::fs::write(&pids, text).map_err(LabError::io(&pids))
     }
 
-    fn spawn_other(&mut self, name: &str, cmd: Command) -> Result<(), LabError> {
+    /// Starts a supervised child logging to `STATE/logs/NAME.log`.
+    pub fn spawn_other(&mut self, name: &str, cmd: Command) -> Result<(), LabError> {
         let child = self.spawn(name, cmd, Output::Log(self.state.log(name)))?;
         self.others.push(child);
         Ok(())
@@ -437,7 +452,12 @@ impl Lab {
             .arg(self.plan.instance_addr(i).to_string())
             .arg("--db")
             .arg(self.database())
-            .args(&self.plan.serve_args);
+            .arg("--instance")
+            .arg(self.plan.instance_addr(i).to_string());
+        if self.plan.logs.is_some() {
+            cmd.args(logs::serve_args());
+        }
+        cmd.args(&self.plan.serve_args);
         self.spawn(&name, cmd, Output::Log(self.state.log(&name)))
     }
 

@@ -134,6 +134,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "[ROUTE=]DURATION")]
     pub max_p99: Vec<P99Gate>,
 
+    /// Keep the request ids of the N slowest and the first N failed requests
+    /// in the report (every request sends `X-Request-Id: SEED-K`, which
+    /// `srelab serve` logs), with a LogQL query finding them in Loki
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub outliers: u16,
+
     /// Fail (exit 1) when the run is not trustworthy: the tool itself could
     /// not keep up (timer lag, dropped arrivals, its own CPU saturated)
     #[arg(long)]

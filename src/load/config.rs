@@ -29,6 +29,8 @@ pub struct Config {
     /// Which requests of the run this process sends (all, unless it is one
     /// of several workers).
     pub share: Share,
+    /// How many of the slowest and failed requests to keep (`--outliers`).
+    pub outliers: usize,
 }
 
 /// A worker's share of a run split over `count` processes: request `k` of
@@ -91,6 +93,7 @@ impl Config {
                 .rate
                 .map(|r| Schedule::new(f64::from(r.get()), ramp)),
             share: Share::ALL,
+            outliers: usize::from(load.outliers),
         }
     }
 }

@@ -16,6 +16,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::outliers::RequestId;
+
 /// Largest answer head (status line and headers) accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Largest answer body accepted.
@@ -41,12 +43,14 @@ fn malformed<T>(why: impl Into<String>) -> Result<T, WireError> {
     Err(WireError::Malformed(why.into()))
 }
 
-/// One request: the body, if any, is sent as JSON.
+/// One request: the body, if any, is sent as JSON; the id, if any, as
+/// `X-Request-Id`.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub method: &'static str,
     pub path: &'a str,
     pub json_body: Option<&'a [u8]>,
+    pub id: Option<RequestId>,
 }
 
 impl<'a> Request<'a> {
@@ -55,6 +59,7 @@ impl<'a> Request<'a> {
             method: "GET",
             path,
             json_body: None,
+            id: None,
         }
     }
 }
@@ -71,6 +76,10 @@ pub fn encode(out: &mut Vec<u8>, host: &str, req: &Request<'_>) {
         "\r\n",
     ] {
         out.extend_from_slice(part.as_bytes());
+    }
+    if let Some(id) = req.id {
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "X-Request-Id: {id}\r\n");
     }
     if let Some(body) = req.json_body {
         out.extend_from_slice(b"Content-Type: application/json\r\n");
@@ -390,12 +399,13 @@ mod tests {
             method: "POST",
             path: "/api/items",
             json_body: Some(b"{}"),
+            id: Some(RequestId { seed: 7, k: 42 }),
         };
         encode(&mut out, "h:1", &post);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "POST /api/items HTTP/1.1\r\nHost: h:1\r\nContent-Type: application/json\r\n\
-             Content-Length: 2\r\n\r\n{}"
+            "POST /api/items HTTP/1.1\r\nHost: h:1\r\nX-Request-Id: 0000000000000007-42\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
         );
     }
 

@@ -21,6 +21,8 @@
 //!   beside rlt's report; [`html`]: the same as a page with charts;
 //!   [`baseline`]: saved reports; [`render`]: `srelab load report FILE`.
 //! - [`gates`]: the CI gates; [`metrics`]: the tool's own metrics endpoint.
+//! - [`outliers`]: request ids (`X-Request-Id`) and the slowest and failed
+//!   requests, to find in the servers' logs.
 //! - [`step`]: one load step in-process; [`run`]: one run from probe to
 //!   exit code.
 //! - [`distributed`]: `--worker` and `--workers`, one run over several
@@ -41,6 +43,7 @@ pub mod http1;
 pub mod metrics;
 pub mod mix;
 pub mod monitor;
+pub mod outliers;
 pub mod output;
 pub mod probe;
 pub mod recorded;

@@ -8,6 +8,7 @@ use std::{collections::BTreeMap, time::Duration, time::SystemTime};
 
 use super::{
     monitor::MonitorData,
+    outliers::Outliers,
     series::Seconds,
     stats::{Cell, Key},
 };
@@ -25,6 +26,8 @@ pub struct Recorded {
     pub elapsed: Duration,
     /// When the main phase began (the earliest of the merged runs).
     pub started_at: Option<SystemTime>,
+    /// The slowest and failed requests (`--outliers`).
+    pub outliers: Outliers,
 }
 
 impl Recorded {
@@ -36,6 +39,7 @@ impl Recorded {
         self.seconds.merge(&other.seconds)?;
         self.monitor.merge(&other.monitor);
         self.elapsed = self.elapsed.max(other.elapsed);
+        self.outliers.merge(&other.outliers);
         self.started_at = match (self.started_at, other.started_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -16,6 +16,7 @@ use super::{
     gates::GateResult,
     mix::Kind,
     monitor::SelfReport,
+    outliers::OutliersReport,
     stats::{Cell, Key, Phase, micros_to_secs},
     timeline::{self, Bin, Timeline},
 };
@@ -44,6 +45,9 @@ pub struct Report {
     /// Per second of the main phase: throughput, errors, percentiles.
     #[serde(default)]
     pub timeline: Timeline,
+    /// The slowest and failed requests with their ids (`--outliers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outliers: Option<OutliersReport>,
     /// The processes of a distributed run (`--workers`); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<WorkerReport>,
@@ -165,6 +169,16 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         })
+        .unwrap_or_default()
+}
+
+/// A time as RFC 3339 in UTC, to the millisecond.
+pub fn rfc3339_millis(t: std::time::SystemTime) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from(t)
+        .format(&format)
         .unwrap_or_default()
 }
 

@@ -14,6 +14,7 @@ use super::{
     html,
     metrics::{self, LoadMetrics},
     monitor::Monitor,
+    outliers::OutliersReport,
     output, probe,
     recorded::Recorded,
     report::{self, Report},
@@ -149,6 +150,7 @@ pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Resul
         config.iterations.map_or(due, |n| due.min(n))
     });
     let monitor = recorded.monitor.verdict(due, config.workers);
+    let outliers = OutliersReport::of(&recorded.outliers, config.seed, &urls);
     let gates = judge(args, cells, monitor.trustworthy);
     let timeline = timeline::build(&recorded.seconds, &urls)
         .map_err(|e| anyhow::anyhow!("the time series: {e}"))?;
@@ -171,6 +173,7 @@ pub fn build(args: &Args, config: &Config, recorded: &Recorded) -> anyhow::Resul
         phases,
         gates,
         timeline,
+        outliers,
         workers: Vec::new(),
         capacity: None,
     })

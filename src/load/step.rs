@@ -119,6 +119,7 @@ pub async fn run_watched(
                 .start
                 .get()
                 .map(|start| std::time::SystemTime::now() - start.elapsed()),
+            outliers: shared.outliers(),
         },
         rlt: rlt.map_err(|e| anyhow::anyhow!("reading rlt's report: {e}"))?,
         regression,

@@ -20,6 +20,7 @@ use super::{
     metrics::LoadMetrics,
     mix::Kind,
     monitor::Monitor,
+    outliers::{Outlier, Outliers, Recorder, RequestId},
     schedule::worker_start,
     stats::{Phase, Sample, Stats, shard_count},
 };
@@ -38,6 +39,8 @@ pub struct Shared {
     pub start: OnceLock<Instant>,
     calls: std::sync::atomic::AtomicU64,
     created: Vec<Mutex<Vec<Created>>>,
+    /// The slowest and failed requests, with `--outliers`.
+    outliers: Option<Recorder>,
 }
 
 impl Shared {
@@ -45,12 +48,20 @@ impl Shared {
         Shared {
             stats: Stats::new(shard_count(), config.targets.len()),
             created: config.targets.iter().map(|_| Mutex::default()).collect(),
+            outliers: (config.outliers > 0).then(|| Recorder::new(config.outliers, shard_count())),
             config,
             monitor,
             metrics,
             start: OnceLock::new(),
             calls: Default::default(),
         }
+    }
+
+    /// The outliers kept so far (none without `--outliers`).
+    pub fn outliers(&self) -> Outliers {
+        self.outliers
+            .as_ref()
+            .map_or_else(|| Outliers::new(0), Recorder::merged)
     }
 
     /// The current second of the main phase, once it began.
@@ -105,6 +116,8 @@ struct InFlight {
     exchange: Exchange,
     target: usize,
     key: (Phase, usize, Kind),
+    /// The request's sequence number in the run.
+    k: u64,
     plan: check::Plan,
     /// Where its latency counts from.
     from: Instant,
@@ -171,6 +184,7 @@ impl BenchSuite for Suite {
             method: plan.kind.method(),
             path: &plan.path,
             json_body: plan.body.as_deref(),
+            id: Some(RequestId { seed: cfg.seed, k }),
         };
 
         let conn = &mut w.conns[target];
@@ -185,6 +199,7 @@ impl BenchSuite for Suite {
             }),
             target,
             key: (phase, target, plan.kind),
+            k,
             plan,
             from,
         });
@@ -226,6 +241,13 @@ impl Suite {
             }
             Err(_) => (Outcome::TransportError, None),
         };
+        if let Some(outliers) = &self.shared.outliers
+            && sent.key.0 != Phase::Warmup
+        {
+            let (_, target, kind) = sent.key;
+            let o = Outlier::new(sent.k, target, kind, status, outcome, latency);
+            outliers.record(worker, o);
+        }
         self.record(
             worker,
             Sample {

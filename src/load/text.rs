@@ -63,6 +63,30 @@ pub fn render(r: &Report) -> String {
         m.interrupted_writes,
         m.cpu_max_ratio * 100.0
     );
+    if let Some(o) = &r.outliers {
+        let _ = writeln!(
+            out,
+            "\noutliers; their lines in the servers' logs: {}",
+            o.logql
+        );
+        let failed = format!("failed ({} in all, the first listed)", o.failed_total);
+        for (title, rows) in [("slowest", &o.slowest), (failed.as_str(), &o.failed)] {
+            let _ = writeln!(out, "  {title}:");
+            for x in rows.iter() {
+                let status = x.status.map_or("-".into(), |s| s.to_string());
+                let _ = writeln!(
+                    out,
+                    "    {:<28} {:<24} {:<7} {status:>4} {:<18} {:>10} {}",
+                    x.request_id,
+                    x.target,
+                    x.kind,
+                    x.outcome,
+                    ms(x.latency_seconds),
+                    x.at
+                );
+            }
+        }
+    }
     for w in &r.workers {
         let _ = writeln!(
             out,

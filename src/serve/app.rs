@@ -1,20 +1,22 @@
 //! The state shared by every connection, and the per-request wrapper
-//! around the handlers: routing, method check, RED metrics, panic
-//! containment.
+//! around the handlers: routing, method check, RED metrics, request id and
+//! access log, panic containment.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{Method, Request};
-use hyper::body::Incoming;
+use http::{HeaderValue, Method, Request};
+use hyper::body::{Body as _, Incoming};
 use prometheus::IntGauge;
 
+use super::access_log::{AccessLog, Entry};
 use super::config::Config;
 use super::drain::Drain;
 use super::errors::ApiError;
 use super::faults::{self, Faults};
 use super::http::{self as h, Response};
-use super::metrics::Metrics;
+use super::metrics::{CLIENT_CLOSED, Metrics};
+use super::request_id::{self, RequestIds};
 use super::routes::{self, Route};
 use super::store::Store;
 use super::{items, panic, probes, work};
@@ -27,6 +29,8 @@ pub struct App {
     pub config: Config,
     pub metrics: Metrics,
     pub store: Store,
+    pub access_log: AccessLog,
+    pub request_ids: RequestIds,
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     pub drain: Drain,
     /// With `--faults` only.
@@ -34,13 +38,21 @@ pub struct App {
 }
 
 impl App {
-    /// Bundles the parts of a running instance.
+    /// Bundles the parts of a running instance; its access log names it
+    /// `config.instance`, else its `--listen` address.
     pub fn new(config: Config, metrics: Metrics, store: Store) -> App {
+        let access_log = AccessLog {
+            mode: config.access_log,
+            sample: config.access_log_sample,
+            instance: (config.instance.clone()).unwrap_or_else(|| config.listen.to_string()),
+        };
         let faults = config.faults.then(|| Faults::new(metrics.faults.clone()));
         App {
             config,
             metrics,
             store,
+            access_log,
+            request_ids: RequestIds::default(),
             drain: Drain::default(),
             faults,
         }
@@ -55,21 +67,41 @@ impl App {
         };
         let (route, id) = routes::resolve(req.uri().path(), optional);
         let id = id.map(parse_id);
-        if !self.config.request_metrics {
-            return self.answer(route, id, req).await;
-        }
-        let _in_flight = InFlight::enter(&self.metrics.http.in_flight);
+        let request_id = self
+            .request_ids
+            .for_request(req.headers().get(request_id::HEADER));
+        let _in_flight = self
+            .config
+            .request_metrics
+            .then(|| InFlight::enter(&self.metrics.http.in_flight));
         let mut pending = Abandoned {
             app: &self,
             method: Some(req.method().clone()),
             route,
+            start,
+            request_id: &request_id,
         };
-        let response = self.answer(route, id, req).await;
+        let mut response = self.answer(route, id, req, &request_id).await;
+        let elapsed = start.elapsed();
         if let Some(method) = pending.method.take() {
-            self.metrics
-                .http
-                .observe(&method, route, response.status(), start.elapsed());
+            if self.config.request_metrics {
+                self.metrics
+                    .http
+                    .observe(&method, route, response.status(), elapsed);
+            }
+            self.access_log.record(&Entry {
+                method: &method,
+                route,
+                status: response.status(),
+                elapsed,
+                bytes: response.body().size_hint().exact().unwrap_or(0),
+                request_id: &request_id,
+            });
         }
+        drop(pending);
+        response
+            .headers_mut()
+            .insert(request_id::HEADER, request_id);
         response
     }
 
@@ -78,6 +110,7 @@ impl App {
         route: Route,
         id: Option<Result<i64, ApiError>>,
         req: Request<Incoming>,
+        request_id: &HeaderValue,
     ) -> Response {
         match panic::catch_unwind_future(self.dispatch(route, id, req)).await {
             Ok(Ok(response)) => response,
@@ -85,6 +118,7 @@ impl App {
             Err(payload) => {
                 tracing::warn!(
                     route = route.template(),
+                    request_id = request_id::as_str(request_id),
                     panic = panic::message(&*payload),
                     "handler panicked; answered 500"
                 );
@@ -152,20 +186,33 @@ pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     }
 }
 
-/// Counts a request as abandoned (status 499) when its handler future is
-/// dropped before the answer, i.e. the client closed the connection.
+/// Counts (and logs) a request as abandoned (status 499) when its handler
+/// future is dropped before the answer, i.e. the client closed the connection.
 struct Abandoned<'a> {
     app: &'a App,
     /// Taken once the answer is counted.
     method: Option<Method>,
     route: Route,
+    start: Instant,
+    request_id: &'a HeaderValue,
 }
 
 impl Drop for Abandoned<'_> {
     fn drop(&mut self) {
-        if let Some(method) = &self.method {
+        let Some(method) = &self.method else {
+            return;
+        };
+        if self.app.config.request_metrics {
             self.app.metrics.http.abandoned(method, self.route);
         }
+        self.app.access_log.record(&Entry {
+            method,
+            route: self.route,
+            status: CLIENT_CLOSED,
+            elapsed: self.start.elapsed(),
+            bytes: 0,
+            request_id: self.request_id,
+        });
     }
 }
 

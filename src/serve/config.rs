@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
+use super::access_log;
 use super::http::BodyLimits;
+
 pub use super::store::{Database, DatabaseError};
 
 /// The default of `--drain-delay`: longer than HAProxy needs to take an
@@ -41,6 +43,28 @@ pub struct Args {
     /// Log format on stderr: `text` for terminals, `json` lines for Loki.
     #[arg(long, env = "SRELAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Which requests get an access-log line (method, route, status,
+    /// duration, bytes, instance, request id): `all`, `errors` (5xx and
+    /// 499), `slow=DURATION` (errors and requests at least that slow), `off`.
+    #[arg(long, env = "SRELAB_ACCESS_LOG", value_name = "MODE", default_value = access_log::DEFAULT)]
+    pub access_log: access_log::Mode,
+
+    /// Also log 1 in N of the requests --access-log does not select (0:
+    /// none): a steady trickle of lines from every instance (the lab uses 100).
+    #[arg(
+        long,
+        env = "SRELAB_ACCESS_LOG_SAMPLE",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub access_log_sample: u32,
+
+    /// How this instance names itself in its access log, as Prometheus'
+    /// `instance` label does [default: the bound address, with the host
+    /// name for 0.0.0.0 or ::].
+    #[arg(long, env = "SRELAB_INSTANCE", value_name = "NAME")]
+    pub instance: Option<String>,
 
     /// SQLite `synchronous` mode: `full` makes every 201 durable across power
     /// loss; `normal` only across process crashes.
@@ -190,6 +214,10 @@ pub struct Config {
     pub store: StoreConfig,
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    pub access_log: access_log::Mode,
+    pub access_log_sample: u32,
+    /// `--instance`; `None`: named after the bound address.
+    pub instance: Option<String>,
     pub drain_delay: Duration,
     pub shutdown_grace: Duration,
     pub header_read_timeout: Duration,
@@ -226,6 +254,9 @@ impl Config {
             },
             max_body_bytes: args.max_body_bytes,
             log_format: args.log_format,
+            access_log: args.access_log,
+            access_log_sample: args.access_log_sample,
+            instance: args.instance,
             drain_delay: args.drain_delay,
             shutdown_grace: args.shutdown_grace,
             header_read_timeout: args.header_read_timeout,

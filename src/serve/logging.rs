@@ -1,6 +1,9 @@
 //! Logging set-up: tracing to stderr, human-readable or JSON lines.
 //!
-//! The level comes from `RUST_LOG` (default `info`: lifecycle events only).
+//! The level comes from `RUST_LOG` (default `info`: lifecycle events, and
+//! the access log's lines). JSON lines are flat (`{"timestamp", "level",
+//! "message", fields…, "target"}`), so LogQL's `| json` finds `status` or
+//! `request_id` at the top.
 
 use std::io::IsTerminal;
 
@@ -17,7 +20,7 @@ pub fn init(format: LogFormat) {
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
 

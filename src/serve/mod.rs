@@ -8,7 +8,8 @@
 //!   failures with backoff, the `--max-connections` cap; [`drain`]: not
 //!   ready first, for load balancers.
 //! - [`app`]: the shared state and the per-request wrapper (routing, RED
-//!   metrics, panic containment).
+//!   metrics, panic containment); [`request_id`]: `X-Request-Id` kept or
+//!   made; [`access_log`]: the line per request that `--access-log` selects.
 //! - [`routes`]: method + path to a route template.
 //! - [`items`], [`work`], [`probes`]: the handlers.
 //! - [`http`]: request reading and response building; [`errors`]: the one
@@ -19,6 +20,7 @@
 //! - [`faults`]: faults to inject through `/admin/faults` (`--faults`).
 
 pub mod accept;
+pub mod access_log;
 pub mod app;
 pub mod config;
 pub mod drain;
@@ -32,6 +34,7 @@ pub mod metrics;
 pub mod panic;
 pub mod probes;
 pub mod process;
+pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod store;
@@ -47,13 +50,14 @@ pub use config::Args;
 
 /// Runs `srelab serve` until SIGTERM or SIGINT.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
-    let config = config::Config::from_args(args)?;
+    let mut config = config::Config::from_args(args)?;
     logging::init(config.log_format);
     logging::log_panics();
     let std_listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
+    config.instance.get_or_insert_with(|| instance_name(addr));
     if config.faults && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "--faults: /admin/faults is reachable by anyone who reaches {addr}");
     }
@@ -80,7 +84,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;
         drop(stdout);
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, instance = app.access_log.instance, access_log = ?app.config.access_log, "listening");
         server::run(listener, app, shutdown).await?;
         anyhow::Ok(())
     })?;
@@ -88,4 +92,16 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The default `--instance`: the bound address, with the host name in
+/// place of an unspecified IP (0.0.0.0 or ::), as another host scrapes it.
+fn instance_name(addr: std::net::SocketAddr) -> String {
+    if !addr.ip().is_unspecified() {
+        return addr.to_string();
+    }
+    match nix::unistd::gethostname() {
+        Ok(host) => format!("{}:{}", host.to_string_lossy(), addr.port()),
+        Err(_) => addr.to_string(),
+    }
 }

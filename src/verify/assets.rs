@@ -1,7 +1,8 @@
 //! The repository files embedded in the binary, so `srelab lab` and
 //! `srelab verify` work from any directory: the verify spec, the alert rules
 //! (hand-written, on load and the load balancer, and generated from the SLO
-//! file), the dashboards and Grafana's provisioning files.
+//! file), the dashboards, Grafana's provisioning files and the Alloy log
+//! pipeline.
 
 /// `spec/signals.toml`.
 pub const SPEC: &str = include_str!("../../spec/signals.toml");
@@ -36,6 +37,11 @@ pub const DASHBOARDS: &[(&str, &str)] = &[
 /// `grafana/provisioning/datasources/prometheus.yaml`.
 pub const GRAFANA_DATASOURCE: &str =
     include_str!("../../grafana/provisioning/datasources/prometheus.yaml");
+/// `grafana/provisioning/datasources/loki.yaml`.
+pub const GRAFANA_LOKI_DATASOURCE: &str =
+    include_str!("../../grafana/provisioning/datasources/loki.yaml");
+/// `alloy/pipeline.alloy`: the log pipeline to Loki.
+pub const ALLOY_PIPELINE: &str = include_str!("../../alloy/pipeline.alloy");
 /// `grafana/provisioning/dashboards/srelab.yaml`.
 pub const GRAFANA_DASHBOARD_PROVIDER: &str =
     include_str!("../../grafana/provisioning/dashboards/srelab.yaml");

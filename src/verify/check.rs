@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::loki::{self, Loki};
 use super::prom::{PromError, Prometheus};
 use super::queries::{self, Panel, RuleExpr};
 use super::report::{QueryKind, QueryOutcome, Report, SignalResult};
@@ -25,6 +26,11 @@ const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub prometheus: String,
+    /// Loki's base URL: the spec's log signals and the Loki panels are
+    /// checked only with it.
+    pub loki: Option<String>,
+    /// Optional signals that must have data this run (`--require`).
+    pub require: Vec<String>,
     pub spec: Spec,
     pub job: String,
     pub min_instances: usize,
@@ -39,13 +45,14 @@ pub struct Config {
 /// shorter); stops early when the spec's traffic query sees no load.
 pub async fn run(cfg: &Config) -> Result<Report, PromError> {
     let prom = Prometheus::new(&cfg.prometheus);
+    let loki = cfg.loki.as_deref().map(Loki::new);
     let started = Instant::now();
     let deadline = started + cfg.timeout;
     prom.wait_reachable(REACH_LIMIT.min(cfg.timeout)).await?;
     let mut report = Report::new(cfg);
     let mut load = LoadWatch::new(cfg, started);
     loop {
-        round(&prom, cfg, &mut report).await;
+        round(&prom, loki.as_ref(), cfg, &mut report).await;
         if report.settled() {
             return Ok(report);
         }
@@ -123,7 +130,7 @@ async fn scrape_interval(prom: &Prometheus, job: &str) -> Duration {
         .unwrap_or(DEFAULT_SCRAPE_INTERVAL)
 }
 
-async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
+async fn round(prom: &Prometheus, loki: Option<&Loki>, cfg: &Config, report: &mut Report) {
     let up = prom.query(&subst_job(r#"up{job="$job"}"#, &cfg.job)).await;
     report.instances = match &up {
         Ok(samples) => samples
@@ -136,11 +143,19 @@ async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
         }
     };
     report.unreachable = None;
-    for (signal, result) in cfg.spec.signals.iter().zip(&mut report.signals) {
+    let (metrics, logs) = report.signals.split_at_mut(cfg.spec.signals.len());
+    for (signal, result) in cfg.spec.signals.iter().zip(metrics) {
         // Another job may be scraped later than the first round.
         let unscraped = result.job.is_some() && result.scope.is_empty();
         if !result.ok(&report.instances) || unscraped {
             check_signal(prom, signal, &cfg.job, result).await;
+        }
+    }
+    if let Some(loki) = loki {
+        for (signal, result) in cfg.spec.logs.iter().zip(logs) {
+            if !result.ok(&report.instances) {
+                loki::check_signal(loki, signal, &cfg.job, result).await;
+            }
         }
     }
     // Each scraped job, and whether any of its targets is up.
@@ -158,6 +173,12 @@ async fn round(prom: &Prometheus, cfg: &Config, report: &mut Report) {
     for r in report.queries.iter_mut().filter(|r| again(&r.outcome)) {
         r.outcome = match r.kind {
             QueryKind::Panel => check_panel(prom, &r.exprs, &jobs, optional).await,
+            QueryKind::LogPanel => match loki {
+                Some(loki) => loki::check_panel(loki, &r.exprs).await,
+                None => QueryOutcome::Skipped {
+                    reason: "a Loki panel: no --loki URL given".into(),
+                },
+            },
             QueryKind::Rule => check_rule(prom, &r.exprs[0]).await,
         };
     }

@@ -3,7 +3,8 @@
 //! rule query runs (panels must return data). It judges metrics under load.
 //!
 //! - [`spec`]: the spec file format (`spec/signals.toml`).
-//! - [`prom`]: the Prometheus HTTP API client.
+//! - [`prom`]: the Prometheus HTTP API client; [`loki`]: Loki's, and the
+//!   checks of log signals (`--loki`).
 //! - [`queries`]: the PromQL of the dashboards and rules.
 //! - [`check`]: the checks, retried until the deadline.
 //! - [`report`]: the table and JSON output.
@@ -15,6 +16,7 @@ pub mod alert;
 pub mod assets;
 pub mod check;
 pub mod items;
+pub mod loki;
 pub mod prom;
 pub mod queries;
 pub mod report;
@@ -67,6 +69,14 @@ pub struct Args {
     /// Prometheus rules file whose expressions must evaluate [default: the embedded prometheus/alerts.yml, saturation.yml and slo.yml].
     #[arg(long, value_name = "PATH")]
     pub rules: Option<PathBuf>,
+    /// Base URL of Loki: also check the spec's log signals (`[[log]]`) and
+    /// the dashboards' Loki panels; without it they are skipped, and said so.
+    #[arg(long, env = "SRELAB_LOKI_URL", value_name = "URL", value_parser = prom::parse_base_url)]
+    pub loki: Option<String>,
+    /// An optional signal that must have data this run (repeatable), e.g.
+    /// `error_lines` after forcing a 5xx on every instance.
+    #[arg(long, value_name = "SIGNAL")]
+    pub require: Vec<String>,
     /// Prometheus job of the service's instances.
     #[arg(long, default_value = "srelab")]
     pub job: String,
@@ -98,7 +108,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         Some(Command::Items(args)) => return items::main(args),
         None => {}
     }
-    let cfg = Config::from_sources(
+    let mut cfg = Config::from_sources(
         &args.prometheus,
         args.spec.as_deref(),
         args.dashboards.as_deref(),
@@ -108,6 +118,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         args.timeout.into(),
     )
     .map_err(crate::UsageError)?;
+    cfg.with_logs(args.loki, args.require)
+        .map_err(|e| crate::UsageError(anyhow::anyhow!(e)))?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let report = rt.block_on(check::run(&cfg))?;
     Ok(print(&report, args.format))
@@ -171,6 +183,8 @@ impl Config {
         let panels = check::panels(&dashboards, job)?;
         Ok(Config {
             prometheus: prometheus.to_owned(),
+            loki: None,
+            require: Vec::new(),
             spec,
             job: job.to_owned(),
             min_instances,
@@ -178,6 +192,32 @@ impl Config {
             panels,
             rules,
         })
+    }
+}
+
+impl Config {
+    /// Checks log signals against the Loki at `loki` (when given), and
+    /// requires data of the optional signals named in `require`, each of
+    /// which the spec must have.
+    pub fn with_logs(&mut self, loki: Option<String>, require: Vec<String>) -> Result<(), String> {
+        let spec = &self.spec;
+        for name in &require {
+            match spec
+                .signals
+                .iter()
+                .chain(&spec.logs)
+                .find(|s| &s.name == name)
+            {
+                None => return Err(format!("--require {name}: the spec has no such signal")),
+                Some(_) if loki.is_none() && spec.logs.iter().any(|s| &s.name == name) => {
+                    return Err(format!("--require {name}: a log signal needs --loki URL"));
+                }
+                Some(_) => {}
+            }
+        }
+        self.loki = loki;
+        self.require = require;
+        Ok(())
     }
 }
 

@@ -240,7 +240,7 @@ pub fn parse_base_url(s: &str) -> Result<String, String> {
 
 /// The innermost cause of an error (for a refused connection: the OS
 /// error, not "client error (Connect)").
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;
@@ -286,7 +286,7 @@ fn api_data(url: &str, status: u16, body: &[u8]) -> Result<Value, PromError> {
 }
 
 /// Samples of a `vector` or `scalar` query result.
-fn parse_result(data: &Value) -> Option<Vec<Sample>> {
+pub(crate) fn parse_result(data: &Value) -> Option<Vec<Sample>> {
     match data["resultType"].as_str()? {
         "vector" => data["result"]
             .as_array()?

@@ -20,6 +20,8 @@ pub struct DashboardError {
 pub struct Panel {
     pub dashboard: String,
     pub title: String,
+    /// The panel's datasource uid (`prometheus`, or `loki` for a logs panel).
+    pub datasource: String,
     /// The targets' expressions with every variable replaced.
     pub exprs: Vec<String>,
 }
@@ -62,9 +64,11 @@ pub fn dashboard_panels(file: &str, json: &str, job: &str) -> Result<Vec<Panel>,
             .collect();
         if !exprs.is_empty() {
             let title = p["title"].as_str().unwrap_or("(untitled)").to_owned();
+            let datasource = p["datasource"]["uid"].as_str().unwrap_or("prometheus");
             panels.push(Panel {
                 dashboard: file.to_owned(),
                 title,
+                datasource: datasource.to_owned(),
                 exprs,
             });
         }

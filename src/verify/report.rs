@@ -90,6 +90,8 @@ impl SignalResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryKind {
     Panel,
+    /// A panel of the Loki datasource (asked of Loki with `--loki`).
+    LogPanel,
     Rule,
 }
 
@@ -125,7 +127,11 @@ pub struct QueryResult {
 impl QueryResult {
     fn panel(p: &Panel) -> Self {
         QueryResult {
-            kind: QueryKind::Panel,
+            kind: if p.datasource == "loki" {
+                QueryKind::LogPanel
+            } else {
+                QueryKind::Panel
+            },
             source: format!("{} panel {:?}", p.dashboard, p.title),
             exprs: p.exprs.clone(),
             outcome: QueryOutcome::Pending,
@@ -153,24 +159,40 @@ pub struct Report {
     pub unreachable: Option<String>,
     /// Set when the run stopped early because no load runs.
     pub no_load: Option<String>,
+    /// The metric signals, then (with `--loki`) the log signals.
     pub signals: Vec<SignalResult>,
     pub queries: Vec<QueryResult>,
+    /// Why the spec's log signals were not checked (no `--loki`).
+    pub logs_skipped: Option<String>,
 }
 
 impl Report {
     /// A report with every check pending.
     pub fn new(cfg: &Config) -> Report {
+        let logs = if cfg.loki.is_some() {
+            &cfg.spec.logs[..]
+        } else {
+            &[]
+        };
+        let logs_skipped = (cfg.loki.is_none() && !cfg.spec.logs.is_empty()).then(|| {
+            let names: Vec<&str> = cfg.spec.logs.iter().map(|s| s.name.as_str()).collect();
+            format!(
+                "log signals skipped ({}): no --loki URL given",
+                names.join(", ")
+            )
+        });
         let signals = cfg
             .spec
             .signals
             .iter()
+            .chain(logs)
             .map(|s| SignalResult {
                 name: s.name.clone(),
                 area: s.area.clone(),
                 query: s.query.clone(),
                 expect: s.expect,
                 unit: s.unit,
-                optional: s.optional,
+                optional: s.optional && !cfg.require.contains(&s.name),
                 per_instance: s.per_instance,
                 job: s.job.clone(),
                 scope: BTreeSet::new(),
@@ -193,6 +215,7 @@ impl Report {
             no_load: None,
             signals,
             queries,
+            logs_skipped,
         }
     }
 
@@ -285,11 +308,17 @@ impl Report {
         let skipped = |o: &QueryOutcome| matches!(o, QueryOutcome::Skipped { .. });
         let _ = writeln!(
             out,
-            "\ndashboard panels: {} with data, {} skipped; rule expressions: {} evaluated",
+            "\ndashboard panels: {} with data, {} skipped; log panels: {} with lines, {} skipped; \
+             rule expressions: {} evaluated",
             count(QueryKind::Panel, ok),
             count(QueryKind::Panel, skipped),
+            count(QueryKind::LogPanel, ok),
+            count(QueryKind::LogPanel, skipped),
             count(QueryKind::Rule, ok),
         );
+        if let Some(line) = &self.logs_skipped {
+            let _ = writeln!(out, "{line}");
+        }
         // One line per reason: the load tool's panels are skipped together.
         let mut skipped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for q in &self.queries {
@@ -328,7 +357,7 @@ impl Report {
         let problems = self.problems();
         json!({"ok": problems.is_empty(), "prometheus": self.prometheus, "job": self.job,
                "instances": self.instances, "signals": signals, "queries": queries,
-               "problems": problems})
+               "logs_skipped": self.logs_skipped, "problems": problems})
     }
 }
 
@@ -372,6 +401,7 @@ fn signal_problems(s: &SignalResult, instances: &BTreeSet<String>) -> Vec<String
 fn query_json(q: &QueryResult) -> Value {
     let kind = match q.kind {
         QueryKind::Panel => "panel",
+        QueryKind::LogPanel => "log_panel",
         QueryKind::Rule => "rule",
     };
     let (status, detail) = match &q.outcome {
@@ -481,6 +511,7 @@ mod tests {
                 exprs: vec!["e".into()],
                 outcome,
             }],
+            logs_skipped: None,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct Spec {
     pub traffic: Option<Traffic>,
     #[serde(rename = "signal")]
     pub signals: Vec<Signal>,
+    /// Log signals: LogQL metric queries asked of Loki (`verify --loki`),
+    /// judged like the metric signals.
+    #[serde(rename = "log", default)]
+    pub logs: Vec<Signal>,
 }
 
 /// How dashboard panels are judged.
@@ -189,7 +193,7 @@ impl Spec {
             return Err(invalid("no [[signal]]".into()));
         }
         let mut names = BTreeSet::new();
-        for s in &spec.signals {
+        for s in spec.signals.iter().chain(&spec.logs) {
             if !names.insert(s.name.as_str()) {
                 return Err(invalid(format!("signal {:?} appears twice", s.name)));
             }

@@ -5,6 +5,7 @@
 //! [`tools`] finds the external programs the tests run, on PATH only.
 #![allow(dead_code)]
 
+pub mod access_log;
 pub mod backend;
 pub mod haproxy;
 pub mod inprocess;

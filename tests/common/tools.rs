@@ -25,6 +25,12 @@ pub const PROMETHEUS: Tool = Tool {
     debian_package: "prometheus",
 };
 
+/// Node.js, for Grafana's LogQL grammar (tests/logql_syntax.rs).
+pub const NODE: Tool = Tool {
+    name: "node",
+    debian_package: "nodejs",
+};
+
 /// Debian installs it in /usr/sbin, on root's PATH (scripts/test.sh runs as root).
 pub const HAPROXY: Tool = Tool {
     name: "haproxy",

@@ -133,6 +133,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         monitor: crate::load::monitor::Monitor::default().snapshot(),
         elapsed: Duration::ZERO,
         started_at: None,
+        outliers: Default::default(),
     });
     let mut report = run::build(&args, &config, &whole)?;
     let due = report.monitor.arrivals_due;

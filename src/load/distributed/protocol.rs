@@ -130,6 +130,9 @@ pub struct Plan {
     pub duration_seconds: Option<f64>,
     pub iterations: Option<u64>,
     pub rate: Option<f64>,
+    /// `--outliers`; absent from older coordinators' plans.
+    #[serde(default)]
+    pub outliers: usize,
 }
 
 impl Plan {
@@ -156,6 +159,7 @@ impl Plan {
             duration_seconds: config.duration.map(|d| d.as_secs_f64()),
             iterations: config.iterations.map(|n| share.of(n)),
             rate,
+            outliers: config.outliers,
         }
     }
 
@@ -201,6 +205,7 @@ impl Plan {
                 index: self.index,
                 count: self.count,
             },
+            outliers: self.outliers,
         })
     }
 
@@ -246,6 +251,7 @@ mod tests {
             duration_seconds: Some(3.0),
             iterations: Some(33),
             rate: Some(90.0),
+            outliers: 3,
         };
         let config = plan.config().unwrap();
         assert_eq!(config.share, Share { index: 1, count: 3 });

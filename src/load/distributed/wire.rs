@@ -15,6 +15,7 @@ use crate::load::{
     check::Outcome,
     mix::Kind,
     monitor::{CpuStats, Lags, MonitorData},
+    outliers::Outliers,
     recorded::Recorded,
     series::{Sealed, Seconds},
     stats::{self, Cell, Phase},
@@ -33,6 +34,9 @@ pub struct WireRecord {
     pub elapsed_seconds: f64,
     /// Seconds since the Unix epoch, by the worker's clock.
     pub started_at: Option<f64>,
+    /// The slowest and failed requests (`--outliers`).
+    #[serde(default)]
+    pub outliers: Outliers,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -133,6 +137,7 @@ impl WireRecord {
                     .ok()
                     .map(|d| d.as_secs_f64())
             }),
+            outliers: r.outliers.clone(),
         }
     }
 
@@ -192,6 +197,7 @@ impl WireRecord {
                 .started_at
                 .and_then(|s| Duration::try_from_secs_f64(s).ok())
                 .map(|d| SystemTime::UNIX_EPOCH + d),
+            outliers: self.outliers,
         })
     }
 }
@@ -223,6 +229,19 @@ mod tests {
             monitor: crate::load::monitor::Monitor::default().snapshot(),
             elapsed: Duration::from_millis(2500),
             started_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+            outliers: {
+                let mut o = crate::load::outliers::Outliers::new(2);
+                let slow = Duration::from_millis(900);
+                o.offer(crate::load::outliers::Outlier::new(
+                    7,
+                    1,
+                    Kind::Create,
+                    None,
+                    Outcome::TransportError,
+                    slow,
+                ));
+                o
+            },
         };
         let json = serde_json::to_string(&WireRecord::of(&recorded)).unwrap();
         let back: WireRecord = serde_json::from_str(&json).unwrap();
@@ -235,6 +254,8 @@ mod tests {
         assert_eq!(back.seconds, recorded.seconds);
         assert_eq!(back.elapsed, recorded.elapsed);
         assert_eq!(back.started_at, recorded.started_at);
+        assert_eq!(back.outliers.failed(), recorded.outliers.failed());
+        assert_eq!(back.outliers.slowest()[0].k, 7);
         let bad: WireRecord = serde_json::from_str(&json).unwrap();
         assert!(bad.into_recorded(1).unwrap_err().contains("target 1 of 1"));
     }

@@ -148,6 +148,7 @@ fn empty(monitor: &Monitor) -> Recorded {
         monitor: monitor.snapshot(),
         elapsed: Duration::ZERO,
         started_at: None,
+        outliers: Default::default(),
     }
 }
 

@@ -70,6 +70,9 @@ pub fn render(report: &Report, baseline: Option<&Report>) -> String {
     if runs.iter().any(|r| !r.report.workers.is_empty()) {
         section(&mut page, "Workers", &runs, tables::workers);
     }
+    if runs.iter().any(|r| r.report.outliers.is_some()) {
+        section(&mut page, "Outliers", &runs, tables::outliers);
+    }
     page.push_str("</body></html>\n");
     page
 }

@@ -1,6 +1,7 @@
 //! The page's tables: the run's settings, the gates and self-checks, the
 //! counts per phase, target and route, the workers of a distributed run,
-//! and, with a baseline, the change of the headline figures.
+//! the outliers' request ids, and, with a baseline, the change of the
+//! headline figures.
 
 use std::fmt::Write;
 
@@ -306,5 +307,40 @@ pub fn comparison(baseline: &Report, current: &Report) -> String {
         );
     }
     out.push_str("</table></section>\n");
+    out
+}
+
+/// The slowest and the first failed requests with their ids, and the
+/// LogQL query finding their lines in the servers' logs.
+pub fn outliers(r: &Report) -> String {
+    let Some(o) = &r.outliers else {
+        return r#"<p class="none">not recorded (--outliers N)</p>"#.into();
+    };
+    let mut out = format!(
+        r#"<p>Their lines in the servers' logs (Loki, Grafana's Explore): <code class="logql">{}</code></p>"#,
+        escape(&o.logql)
+    );
+    let failed = format!("failed: {} in all, the first listed", o.failed_total);
+    for (title, rows) in [("slowest", &o.slowest), (failed.as_str(), &o.failed)] {
+        let _ = write!(
+            out,
+            r#"<h3>{}</h3><table class="outliers"><tr><th>request id</th><th>target</th><th>kind</th><th>status</th><th>outcome</th><th>latency</th><th>at (UTC)</th></tr>"#,
+            escape(title)
+        );
+        for x in rows.iter() {
+            let _ = write!(
+                out,
+                r#"<tr data-request-id="{id}"><td><code>{id}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                escape(&x.target),
+                escape(&x.kind),
+                x.status.map_or("—".into(), |s| s.to_string()),
+                escape(&x.outcome),
+                Unit::Seconds.label(x.latency_seconds),
+                escape(&x.at),
+                id = escape(&x.request_id),
+            );
+        }
+        out.push_str("</table>");
+    }
     out
 }
