@@ -9,8 +9,10 @@
 //! - [`request`]: the service's request side: path ids, query strings,
 //!   item bodies through validation, error bodies.
 //! - [`verify_spec`]: the verify spec and its metric-name extraction.
+//! - [`prom_answer`]: verify's reading of Prometheus' HTTP API answers.
 
 pub mod http1_response;
+pub mod prom_answer;
 pub mod request;
 pub mod verify_spec;
 
@@ -22,6 +24,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("http1_response", http1_response::check),
     ("request", request::check),
     ("verify_spec", verify_spec::check),
+    ("prom_answer", prom_answer::check),
 ];
 
 /// The output of a future that never waits (in-memory peers, full bodies).
