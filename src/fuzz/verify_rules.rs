@@ -36,11 +36,9 @@ fn rules(text: &str) {
     match rule_exprs(text) {
         Ok(read) => {
             let doc: Value = serde_yaml_ng::from_str(text).expect("a rules file that is not YAML");
-            let generic: Vec<&Value> = doc["groups"]
-                .as_sequence()
-                .expect("groups is not a list")
+            let generic: Vec<&Value> = list(&doc["groups"])
                 .iter()
-                .flat_map(|g| g["rules"].as_sequence().expect("rules is not a list"))
+                .flat_map(|g| list(&g["rules"]))
                 .collect();
             assert_eq!(read.len(), generic.len());
             for (rule, value) in read.iter().zip(generic) {
@@ -56,6 +54,15 @@ fn rules(text: &str) {
             let message = err.to_string();
             assert!(message.starts_with("invalid rules file: "), "{message}");
         }
+    }
+}
+
+/// A YAML list; null (`rules:` with nothing after it) is an empty one, as
+/// Prometheus reads it.
+fn list(value: &Value) -> &[Value] {
+    match value {
+        Value::Null => &[],
+        other => other.as_sequence().expect("not a list"),
     }
 }
 
