@@ -35,7 +35,7 @@ pub fn check(data: &[u8]) {
 fn rules(text: &str) {
     match rule_exprs(text) {
         Ok(read) => {
-            let doc: Value = serde_yaml_ng::from_str(text).expect("a rules file that is not YAML");
+            let doc = untag(serde_yaml_ng::from_str(text).expect("a rules file that is not YAML"));
             let generic: Vec<&Value> = list(&doc["groups"])
                 .iter()
                 .flat_map(|g| list(&g["rules"]))
@@ -63,6 +63,18 @@ fn list(value: &Value) -> &[Value] {
     match value {
         Value::Null => &[],
         other => other.as_sequence().expect("not a list"),
+    }
+}
+
+/// `value` without its tags (`!x …`), which the typed reading looks through.
+fn untag(value: Value) -> Value {
+    match value {
+        Value::Tagged(tagged) => untag(tagged.value),
+        Value::Sequence(items) => Value::Sequence(items.into_iter().map(untag).collect()),
+        Value::Mapping(map) => {
+            Value::Mapping(map.into_iter().map(|(k, v)| (untag(k), untag(v))).collect())
+        }
+        other => other,
     }
 }
 
