@@ -18,7 +18,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(http1_response request verify_spec)
+  targets=(http1_response request verify_spec prom_answer verify_rules)
 fi
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 command -v c++ >/dev/null || {

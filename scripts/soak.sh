@@ -56,11 +56,24 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/srelab-soak.XXXXXX")
 PIDS=()
+# Stops a child: SIGTERM (again while it runs: a signal that arrives
+# between bash's fork and the exec is taken by the copy of this script's
+# trap), SIGKILL after 10 s.
+# shellcheck disable=SC2317 # run by the EXIT trap
+stop() {
+  local pid=$1
+  for _ in $(seq 100); do
+    kill "$pid" 2>/dev/null || break
+    [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do stop "$pid"; done
   if [ "${SOAK_KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -69,6 +82,8 @@ trap 'exit 1' INT TERM
 # Starts an instance on port 0; sets PID and PORT.
 start_instance() {
   local name=$1 line=""
+  # Created here: the child's redirections may come after the first read.
+  : >"$WORK/$name.out"
   "$SRELAB" serve --listen 127.0.0.1:0 --db "$WORK/soak.db" --no-host-metrics \
     >"$WORK/$name.out" 2>"$WORK/$name.log" &
   PID=$!

@@ -6,14 +6,23 @@
 
 mod common;
 
+use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 #[test]
 fn a_short_soak_prints_the_table_and_a_verdict_and_cleans_up() {
     let tmp = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/soak.sh");
-    let output = Command::new("bash")
+    let out = logs.path().join("stdout");
+    let err = logs.path().join("stderr");
+    let child = Command::new("bash")
         .arg(&script)
         .arg("30s")
         .env("SRELAB", common::srelab_bin())
@@ -21,15 +30,26 @@ fn a_short_soak_prints_the_table_and_a_verdict_and_cleans_up() {
         .env("SOAK_CONCURRENCY", "16")
         .env("SOAK_VERDICT_EXIT", "0")
         .env("TMPDIR", tmp.path())
-        .output()
+        .stdout(File::create(&out).unwrap())
+        .stderr(File::create(&err).unwrap())
+        .process_group(0)
+        .spawn()
         .expect("cannot run bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let pgid = Pid::from_raw(child.id() as i32);
+    let mut guard = common::ChildGuard::new("soak.sh", child);
+    // 30 s of load, the instances' start and stop: far less than this.
+    let status = guard.wait_timeout(Duration::from_secs(240));
+    let stdout = std::fs::read_to_string(&out).unwrap();
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    if status.is_none() {
+        let _ = killpg(pgid, Signal::SIGKILL);
+        panic!("soak.sh 30s still ran after 240 s:\n{stdout}\n{stderr}");
+    }
+    let status = status.unwrap();
     println!("{stdout}");
     assert!(
-        output.status.success(),
-        "soak.sh failed ({}):\n{stdout}\n{stderr}",
-        output.status
+        status.success(),
+        "soak.sh failed ({status}):\n{stdout}\n{stderr}"
     );
     for row in [
         "first window",

@@ -9,9 +9,13 @@
 //! - [`request`]: the service's request side: path ids, query strings,
 //!   item bodies through validation, error bodies.
 //! - [`verify_spec`]: the verify spec and its metric-name extraction.
+//! - [`prom_answer`]: verify's reading of Prometheus' HTTP API answers.
+//! - [`verify_rules`]: verify's reading of rules files and dashboards.
 
 pub mod http1_response;
+pub mod prom_answer;
 pub mod request;
+pub mod verify_rules;
 pub mod verify_spec;
 
 /// A target's body: panics when a property does not hold for `data`.
@@ -22,6 +26,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("http1_response", http1_response::check),
     ("request", request::check),
     ("verify_spec", verify_spec::check),
+    ("prom_answer", prom_answer::check),
+    ("verify_rules", verify_rules::check),
 ];
 
 /// The output of a future that never waits (in-memory peers, full bodies).

@@ -270,19 +270,34 @@ fn decode_error(url: &str, status: u16, detail: &str) -> PromError {
 }
 
 /// The `data` member of a successful answer, or the API's error.
-fn api_data(url: &str, status: u16, body: &[u8]) -> Result<Value, PromError> {
+pub(crate) fn api_data(url: &str, status: u16, body: &[u8]) -> Result<Value, PromError> {
     let mut v: Value = serde_json::from_slice(body).map_err(|e| {
         let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        decode_error(url, status, &format!("{e}: {text}"))
+        decode_error(url, status, &format!("{e}: {}", one_line(&text)))
     })?;
     match v["status"].as_str() {
         Some("success") => Ok(v["data"].take()),
         Some("error") => Err(PromError::Api {
-            error_type: v["errorType"].as_str().unwrap_or("error").to_owned(),
-            error: v["error"].as_str().unwrap_or("").to_owned(),
+            error_type: one_line(v["errorType"].as_str().unwrap_or("error")),
+            error: one_line(v["error"].as_str().unwrap_or("")),
         }),
         _ => Err(decode_error(url, status, "no status member")),
     }
+}
+
+/// `text` with its control characters (line breaks among them) escaped,
+/// so that an error quoting it stays one line (an HTML error page from a
+/// proxy, a multi-line message).
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Samples of a `vector` or `scalar` query result.
@@ -321,7 +336,7 @@ fn parse_value(pair: &Value) -> Option<f64> {
     }
 }
 
-fn parse_alert(a: &Value) -> ActiveAlert {
+pub(crate) fn parse_alert(a: &Value) -> ActiveAlert {
     let labels = a["labels"].as_object().map_or_else(BTreeMap::new, |m| {
         m.iter()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
@@ -333,7 +348,7 @@ fn parse_alert(a: &Value) -> ActiveAlert {
     }
 }
 
-fn parse_target(t: &Value) -> Target {
+pub(crate) fn parse_target(t: &Value) -> Target {
     let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
     Target {
         job: s(&t["labels"]["job"]),
@@ -349,6 +364,17 @@ fn parse_target(t: &Value) -> Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_quoted_in_an_error_stays_on_one_line() {
+        let page = b"<html>\n<body>502 Bad Gateway</body>\n</html>\n";
+        let err = api_data("http://p", 502, page).unwrap_err().to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(r"<html>\n<body>502"), "{err}");
+        let api = br#"{"status":"error","errorType":"bad_data","error":"line 1\nline 2"}"#;
+        let err = api_data("http://p", 400, api).unwrap_err().to_string();
+        assert_eq!(err, r"bad_data: line 1\nline 2");
+    }
 
     #[test]
     fn encodes_promql() {

@@ -133,9 +133,12 @@ struct Rule {
 }
 
 /// The expression of every alerting and recording rule in a Prometheus
-/// rules file, in file order.
+/// rules file, in file order. A key given twice in a mapping is refused, as
+/// Prometheus refuses it (read straight into the structs, the second
+/// `rules:` of a group would be taken silently).
 pub fn rule_exprs(yaml: &str) -> Result<Vec<RuleExpr>, RulesError> {
-    let file: RulesFile = serde_yaml_ng::from_str(yaml)?;
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml)?;
+    let file: RulesFile = serde_yaml_ng::from_value(doc)?;
     Ok(file
         .groups
         .into_iter()
@@ -199,6 +202,7 @@ mod tests {
             "groups: [",
             "rules: []",
             "groups:\n- rules:\n  - alert: A\n",
+            "groups:\n- rules:\n  - alert: A\n    expr: up\n  rules:\n  - alert: B\n    expr: up\n",
         ] {
             let err = rule_exprs(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid rules file: "), "{bad:?}: {err}");
