@@ -39,11 +39,7 @@ impl Logs {
         let events = self.0.lock().unwrap();
         events
             .iter()
-            .filter(|e| {
-                e["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(prefix))
-            })
+            .filter(|e| e["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
             .cloned()
             .collect()
     }
@@ -150,13 +146,9 @@ fn out_of_fds_the_server_keeps_serving_logs_rarely_and_recovers_alone() {
         assert!(Instant::now() < deadline, "no recovery line");
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(
-        recovered["fields"]["failures"].as_f64(),
-        Some(failed),
-        "{recovered}"
-    );
+    assert_eq!(recovered["failures"].as_f64(), Some(failed), "{recovered}");
     let raised = logs.with_message("open-file limit");
-    assert_eq!(raised[0]["fields"]["limit"], LIMIT, "{raised:?}");
+    assert_eq!(raised[0]["limit"], LIMIT, "{raised:?}");
 }
 
 #[test]
