@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::ports::{unused_port, unused_ports};
-use lab_support::{ChildGuard, assert_nothing_left, prometheus_bin, srelab};
+use lab_support::{ChildGuard, assert_nothing_left, lab_on_ports, prometheus_bin};
 use nix::sys::signal::Signal;
 
 static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -22,22 +22,8 @@ static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// `srelab lab` with free ports and the state directory `state`.
 fn lab(state: &Path) -> Command {
     prometheus_bin();
-    let mut cmd = srelab();
-    cmd.arg("lab")
-        .args(["--no-grafana", "--base-port"])
-        .arg(unused_ports(2).to_string())
-        .arg("--prometheus-port")
-        .arg(unused_port().to_string())
-        .arg("--node-exporter-port")
-        .arg(unused_port().to_string())
-        .arg("--load-metrics-port")
-        .arg(unused_port().to_string())
-        .arg("--alertmanager-port")
-        .arg(unused_port().to_string())
-        .arg("--receiver-port")
-        .arg(unused_port().to_string())
-        .arg("--state-dir")
-        .arg(state);
+    let mut cmd = lab_on_ports(state, unused_ports(2), unused_port());
+    cmd.arg("--no-grafana");
     cmd
 }
 

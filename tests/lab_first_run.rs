@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use common::ports::{unused_port, unused_ports};
 use lab_support::{
-    ChildGuard, assert_nothing_left, children_started, http_get, output_within, prometheus_bin,
-    srelab,
+    ChildGuard, assert_nothing_left, children_started, http_get, lab_on_ports, output_within,
+    prometheus_bin, srelab,
 };
 use nix::sys::signal::Signal;
 
@@ -28,25 +28,8 @@ static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn lab(state: &Path, base: u16, prometheus: u16) -> Command {
     prometheus_bin();
     common::tools::alertmanager();
-    let mut cmd = srelab();
-    cmd.args([
-        "lab",
-        "--no-grafana",
-        "--no-node-exporter",
-        "--no-loki",
-        "--base-port",
-    ])
-    .arg(base.to_string())
-    .arg("--prometheus-port")
-    .arg(prometheus.to_string())
-    .arg("--load-metrics-port")
-    .arg(unused_port().to_string())
-    .arg("--alertmanager-port")
-    .arg(unused_port().to_string())
-    .arg("--receiver-port")
-    .arg(unused_port().to_string())
-    .arg("--state-dir")
-    .arg(state);
+    let mut cmd = lab_on_ports(state, base, prometheus);
+    cmd.args(["--no-grafana", "--no-node-exporter", "--no-loki"]);
     cmd
 }
 

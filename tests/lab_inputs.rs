@@ -11,31 +11,17 @@ use std::path::Path;
 use std::process::Command;
 
 use common::ports::{unused_port, unused_ports};
-use lab_support::{prometheus_bin, srelab};
+use lab_support::{lab_on_ports, prometheus_bin, srelab};
 
 /// `srelab lab` with the state directory `state` and free ports, except
 /// the instances' and Prometheus' when given.
 fn lab_on(state: &Path, base: Option<u16>, prometheus: Option<u16>) -> Command {
     prometheus_bin();
-    let mut cmd = srelab();
-    cmd.arg("lab")
-        .arg("--base-port")
-        .arg(base.unwrap_or_else(|| unused_ports(2)).to_string())
-        .arg("--prometheus-port")
-        .arg(prometheus.unwrap_or_else(unused_port).to_string())
-        .arg("--node-exporter-port")
-        .arg(unused_port().to_string())
-        .arg("--load-metrics-port")
-        .arg(unused_port().to_string())
-        .arg("--grafana-port")
-        .arg(unused_port().to_string())
-        .arg("--alertmanager-port")
-        .arg(unused_port().to_string())
-        .arg("--receiver-port")
-        .arg(unused_port().to_string())
-        .arg("--state-dir")
-        .arg(state);
-    cmd
+    lab_on_ports(
+        state,
+        base.unwrap_or_else(|| unused_ports(2)),
+        prometheus.unwrap_or_else(unused_port),
+    )
 }
 
 fn lab(state: &Path) -> Command {

@@ -131,19 +131,10 @@ impl Postgres {
         }
     }
 
-    /// Runs `sql` in database `db` and returns the rows.
+    /// Runs `sql` in database `db` (on a connection of its own) and
+    /// returns the rows.
     pub fn query(&self, db: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-        let url = self.cluster.url(db);
-        runtime().block_on(async {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
-            tokio::spawn(conn);
-            client
-                .query(sql, &[])
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        })
+        Postgres::query_with(&self.client(db), sql, &[])
     }
 
     /// A client of database `db` with a connection of its own, for tests

@@ -1,5 +1,5 @@
-//! Helpers of the lab and verify tests: the srelab binary, a guarded child
-//! process, a real Prometheus on a port it picked itself, and the check that
+//! Helpers of the lab and verify tests: the srelab binary, `srelab lab` on
+//! free ports, a guarded child process, a real Prometheus on a port it picked itself, and the check that
 //! no process of a lab is left running. Ports and programs come from
 //! `tests/common` (`ports`, `tools`), which every user of this module
 //! declares beside it.
@@ -15,11 +15,32 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::common::ports::unused_port;
 use crate::common::tools::PROMETHEUS;
 
 /// The srelab binary under test.
 pub fn srelab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_srelab"))
+}
+
+/// `srelab lab` with its instances' ports from `base`, Prometheus on
+/// `prometheus`, every other component on a free port, and the state
+/// directory `state`; callers add what they turn off.
+pub fn lab_on_ports(state: &Path, base: u16, prometheus: u16) -> Command {
+    let mut cmd = srelab();
+    cmd.args(["lab", "--base-port", &base.to_string()])
+        .args(["--prometheus-port", &prometheus.to_string()]);
+    for flag in [
+        "--node-exporter-port",
+        "--load-metrics-port",
+        "--grafana-port",
+        "--alertmanager-port",
+        "--receiver-port",
+    ] {
+        cmd.arg(flag).arg(unused_port().to_string());
+    }
+    cmd.arg("--state-dir").arg(state);
+    cmd
 }
 
 pub fn prometheus_bin() -> PathBuf {

@@ -228,9 +228,9 @@ pub fn step(fault: FaultName, victim: &str, t: &Timing, spec: &Spec, store: Stor
         }
         FaultName::BackendDown => {
             // HAProxy takes the stopped instance out, then the alert's `for:`.
-            let out = crate::lab::haproxy::Timing::of_template().detection_limit();
+            let checks = crate::lab::haproxy::Timing::of_template();
+            let (out, back) = (checks.detection_limit(), checks.rise_limit());
             let for_ = t.scaled("10s");
-            let back = crate::lab::haproxy::Timing::of_template().rise_limit();
             Step {
                 fault,
                 expected: "SrelabLbServersDown".into(),
