@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::ports::{unused_port, unused_ports};
 use common::tools::HAPROXY;
 use lab_support::{
-    ChildGuard, assert_nothing_left, http_get, output_within, prometheus_bin, srelab,
+    ChildGuard, assert_nothing_left, http_get, lab_on_ports, output_within, prometheus_bin, srelab,
 };
 use nix::sys::signal::Signal;
 
@@ -28,14 +28,9 @@ static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// front with `lb`), quick searches on `/api/work`, the state in `state`.
 fn capacity_lab(instances: u16, lb: bool, state: &Path) -> Command {
     prometheus_bin();
-    let mut cmd = srelab();
-    cmd.args(["lab", "--capacity", "--no-grafana", "--no-node-exporter"])
-        .args(["--instances", &instances.to_string()])
-        .args(["--base-port", &unused_ports(instances).to_string()])
-        .args(["--prometheus-port", &unused_port().to_string()])
-        .args(["--load-metrics-port", &unused_port().to_string()])
-        .arg("--state-dir")
-        .arg(state);
+    let mut cmd = lab_on_ports(state, unused_ports(instances), unused_port());
+    cmd.args(["--capacity", "--no-grafana", "--no-node-exporter"])
+        .args(["--instances", &instances.to_string()]);
     if lb {
         cmd.arg("--lb")
             .args(["--lb-port", &unused_port().to_string()])
@@ -118,25 +113,11 @@ fn capacity_with_one_to_three_instances_gives_a_scaling_curve() {
 /// (instances, value) by instance count; then stops the lab.
 fn recorded_capacities(state: &Path) -> Vec<(String, f64)> {
     let prometheus = unused_port();
-    let mut cmd = srelab();
-    cmd.args([
-        "lab",
-        "--no-grafana",
-        "--no-node-exporter",
-        "--no-alertmanager",
-    ])
-    .args([
-        "--instances",
-        "1",
-        "--base-port",
-        &unused_port().to_string(),
-    ])
-    .args(["--prometheus-port", &prometheus.to_string()])
-    .args(["--load-metrics-port", &unused_port().to_string()])
-    .arg("--state-dir")
-    .arg(state)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    let mut cmd = lab_on_ports(state, unused_port(), prometheus);
+    cmd.args(["--no-grafana", "--no-node-exporter", "--no-alertmanager"])
+        .args(["--instances", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut lab = ChildGuard(cmd.spawn().unwrap());
     let stdout = lab.0.stdout.take().unwrap();
     let up = BufReader::new(stdout)

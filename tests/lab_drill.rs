@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::ports::{unused_port, unused_ports};
 use common::tools::{HAPROXY, alertmanager};
-use lab_support::{assert_nothing_left, output_within, prometheus_bin, srelab};
+use lab_support::{assert_nothing_left, lab_on_ports, output_within, prometheus_bin};
 
 /// Two drills at once would load the host's CPU past the host-wide alert's
 /// threshold, an alert neither would explain.
@@ -34,19 +34,8 @@ const FAULTS: [&str; 6] = [
 fn drill(state: &Path) -> Command {
     prometheus_bin();
     alertmanager();
-    let mut cmd = srelab();
-    cmd.args(["lab", "--drill", "--no-grafana", "--base-port"])
-        .arg(unused_ports(2).to_string());
-    for flag in [
-        "--prometheus-port",
-        "--node-exporter-port",
-        "--load-metrics-port",
-        "--alertmanager-port",
-        "--receiver-port",
-    ] {
-        cmd.arg(flag).arg(unused_port().to_string());
-    }
-    cmd.arg("--state-dir").arg(state);
+    let mut cmd = lab_on_ports(state, unused_ports(2), unused_port());
+    cmd.args(["--drill", "--no-grafana"]);
     cmd
 }
 
