@@ -6,6 +6,7 @@
 #   scripts/bench.sh                    # defaults: best of 3 runs of 3 s, 16 and 64 connections
 #   BENCH_DURATION=10s BENCH_REPEAT=1 BENCH_CONNS="8 32 128" scripts/bench.sh
 #   BENCH_POSTGRES=0 BENCH_INSTRUCTIONS=0 BENCH_LB=0 scripts/bench.sh   # SQLite and the ceiling only
+#   BENCH_SQLITE=0 BENCH_POSTGRES=0 BENCH_INSTRUCTIONS=0 scripts/bench.sh  # HAProxy in front only
 #
 # Runs: the ceiling; then, with instrumentation on and off (hidden flag
 # --no-metrics; host sampling is off in both): POST /api/items on two
@@ -16,8 +17,9 @@
 # instances' sessions synchronous_commit=on), with instrumentation on:
 # durable POST and GET by id on one and on two instances. Then HAProxy in
 # front of two instances (SQLite): durable POST and GET by id straight to the
-# instances and through HAProxy, back to back, the ratio and the p99 the hop
-# adds. Last, the
+# instances and through HAProxy, back to back, the ratio, the p99 the hop
+# adds and each side's CPU time per request, beside the same for two bare
+# hyper hello-worlds (what the hop leaves of any server). Last, the
 # instrumentation's cost in CPU instructions per request (callgrind over a
 # fixed number of requests, metrics on and off, both backends; and with
 # `--faults` but no fault set, the cost of the fault hooks on the request
@@ -35,6 +37,7 @@ CONNS=${BENCH_CONNS:-16 64}
 BENCH_POSTGRES=${BENCH_POSTGRES:-1}
 BENCH_INSTRUCTIONS=${BENCH_INSTRUCTIONS:-1}
 BENCH_LB=${BENCH_LB:-1}
+BENCH_SQLITE=${BENCH_SQLITE:-1}
 # Requests per callgrind count.
 INSTR_REQUESTS=${BENCH_INSTR_REQUESTS:-2000}
 for tool in wrk sqlite3 cargo; do
@@ -129,8 +132,10 @@ wrk_run() {
   local args=(-t"$threads" -c"$conns" -d"$DURATION" --latency)
   [ -n "$script" ] && args+=(-s "$script")
   local best=-1 rps
+  : >"$out.count"
   for _ in $(seq "$REPEAT"); do
     wrk "${args[@]}" "$url" >"$out.try" 2>&1
+    awk '/ requests in / {print $1}' "$out.try" >>"$out.count"
     rps=$(rps_of "$out.try")
     if awk -v a="${rps:-0}" -v b="$best" 'BEGIN {exit !(a > b)}'; then
       best=${rps:-0}
@@ -139,6 +144,10 @@ wrk_run() {
   done
 }
 rps_of() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+# sum_of FILE : the sum of the numbers in FILE, one per line (OUT.count: the
+# requests of every run of wrk_run OUT)
+sum_of() { awk '{s += $1} END {print s + 0}' "$1"; }
+max() { awk -v x="$1" -v y="$2" 'BEGIN {print (x > y ? x : y)}'; }
 pct_of() { to_ms "$(awk -v p="$2%" '$1 == p {print $2}' "$1")"; }
 errors_of() {
   awk '/Non-2xx or 3xx responses:/ {e += $NF} /Socket errors:/ {gsub(",", ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$1"
@@ -150,72 +159,72 @@ record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
 threads_for() { if [ "$1" -ge 2 ]; then echo 2; else echo 1; fi; }
 
-echo "==> ceiling: bare hyper" >&2
-start bare "$BARE" 127.0.0.1:0
-for c in $CONNS; do
-  wrk_run "$WORK/w.txt" "http://$START_ADDR/" "$c" "$(threads_for "$c")"
-  record bare_hyper "GET /" - "$c" "$(rps_of "$WORK/w.txt")" "$(pct_of "$WORK/w.txt" 50)" \
-    "$(pct_of "$WORK/w.txt" 99)" "$(hwm_kib "$START_PID")" "$(errors_of "$WORK/w.txt")"
-done
-stop "$START_PID"
-
-# Instances with instrumentation on and off run side by side (idle while the
-# other is measured), and each measurement runs on then off back to back, so
-# background noise on the machine hits both alike.
-declare -A A_PID A_ADDR B_PID B_ADDR
-for mode in on off; do
-  flags=(--no-host-metrics)
-  [ "$mode" = off ] && flags+=(--no-metrics)
-  db="$WORK/bench-$mode.db"
-  start "a-$mode" "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}"
-  A_PID[$mode]=$START_PID A_ADDR[$mode]=$START_ADDR
-  start "b-$mode" "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}"
-  B_PID[$mode]=$START_PID B_ADDR[$mode]=$START_ADDR
-done
-
-max() { awk -v x="$1" -v y="$2" 'BEGIN {print (x > y ? x : y)}'; }
-
-echo "==> srelab: POST /api/items, two instances on one file" >&2
-for c in $CONNS; do
-  half=$(( (c + 1) / 2 ))
-  for mode in on off; do
-    BENCH_TAG="a$mode$c" wrk_run "$WORK/pa.txt" "http://${A_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
-    wa=$!
-    BENCH_TAG="b$mode$c" wrk_run "$WORK/pb.txt" "http://${B_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
-    wb=$!
-    wait "$wa" "$wb"
-    rps=$(awk -v x="$(rps_of "$WORK/pa.txt")" -v y="$(rps_of "$WORK/pb.txt")" 'BEGIN {printf "%.2f", x + y}')
-    p50=$(max "$(pct_of "$WORK/pa.txt" 50)" "$(pct_of "$WORK/pb.txt" 50)")
-    p99=$(max "$(pct_of "$WORK/pa.txt" 99)" "$(pct_of "$WORK/pb.txt" 99)")
-    rss=$(max "$(hwm_kib "${A_PID[$mode]}")" "$(hwm_kib "${B_PID[$mode]}")")
-    errs=$(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") ))
-    record sqlite "POST /api/items (2 inst.)" "$mode" "$c" "$rps" "$p50" "$p99" "$rss" "$errs"
-  done
-done
-busy=$(curl -s "http://${A_ADDR[on]}/metrics" 2>/dev/null | awk '/^srelab_db_busy_retries_total/ {print $2}' || true)
-echo "    srelab_db_busy_retries_total of one instance: ${busy:-?}" >&2
-stop "${B_PID[on]}" "${B_PID[off]}"
-
-# Ids both databases have, so no GET is a 404.
-ids=$(( $(sqlite3 "$WORK/bench-on.db" 'SELECT max(id) FROM items') ))
-ids_off=$(( $(sqlite3 "$WORK/bench-off.db" 'SELECT max(id) FROM items') ))
-[ "$ids_off" -lt "$ids" ] && ids=$ids_off
-for endpoint in "GET /api/items/{id}" "GET /api/items"; do
-  echo "==> srelab: $endpoint ($ids rows)" >&2
+if [ "$BENCH_SQLITE" = 1 ]; then
+  echo "==> ceiling: bare hyper" >&2
+  start bare "$BARE" 127.0.0.1:0
   for c in $CONNS; do
+    wrk_run "$WORK/w.txt" "http://$START_ADDR/" "$c" "$(threads_for "$c")"
+    record bare_hyper "GET /" - "$c" "$(rps_of "$WORK/w.txt")" "$(pct_of "$WORK/w.txt" 50)" \
+      "$(pct_of "$WORK/w.txt" 99)" "$(hwm_kib "$START_PID")" "$(errors_of "$WORK/w.txt")"
+  done
+  stop "$START_PID"
+
+  # Instances with instrumentation on and off run side by side (idle while the
+  # other is measured), and each measurement runs on then off back to back, so
+  # background noise on the machine hits both alike.
+  declare -A A_PID A_ADDR B_PID B_ADDR
+  for mode in on off; do
+    flags=(--no-host-metrics)
+    [ "$mode" = off ] && flags+=(--no-metrics)
+    db="$WORK/bench-$mode.db"
+    start "a-$mode" "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}"
+    A_PID[$mode]=$START_PID A_ADDR[$mode]=$START_ADDR
+    start "b-$mode" "$BIN" serve --listen 127.0.0.1:0 --db "$db" "${flags[@]}"
+    B_PID[$mode]=$START_PID B_ADDR[$mode]=$START_ADDR
+  done
+
+  echo "==> srelab: POST /api/items, two instances on one file" >&2
+  for c in $CONNS; do
+    half=$(( (c + 1) / 2 ))
     for mode in on off; do
-      addr=${A_ADDR[$mode]}
-      if [ "$endpoint" = "GET /api/items" ]; then
-        wrk_run "$WORK/w.txt" "http://$addr/api/items" "$c" "$(threads_for "$c")"
-      else
-        BENCH_IDS=$ids wrk_run "$WORK/w.txt" "http://$addr/" "$c" "$(threads_for "$c")" "$WORK/get_id.lua"
-      fi
-      record sqlite "$endpoint" "$mode" "$c" "$(rps_of "$WORK/w.txt")" "$(pct_of "$WORK/w.txt" 50)" \
-        "$(pct_of "$WORK/w.txt" 99)" "$(hwm_kib "${A_PID[$mode]}")" "$(errors_of "$WORK/w.txt")"
+      BENCH_TAG="a$mode$c" wrk_run "$WORK/pa.txt" "http://${A_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
+      wa=$!
+      BENCH_TAG="b$mode$c" wrk_run "$WORK/pb.txt" "http://${B_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
+      wb=$!
+      wait "$wa" "$wb"
+      rps=$(awk -v x="$(rps_of "$WORK/pa.txt")" -v y="$(rps_of "$WORK/pb.txt")" 'BEGIN {printf "%.2f", x + y}')
+      p50=$(max "$(pct_of "$WORK/pa.txt" 50)" "$(pct_of "$WORK/pb.txt" 50)")
+      p99=$(max "$(pct_of "$WORK/pa.txt" 99)" "$(pct_of "$WORK/pb.txt" 99)")
+      rss=$(max "$(hwm_kib "${A_PID[$mode]}")" "$(hwm_kib "${B_PID[$mode]}")")
+      errs=$(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") ))
+      record sqlite "POST /api/items (2 inst.)" "$mode" "$c" "$rps" "$p50" "$p99" "$rss" "$errs"
     done
   done
-done
-stop "${A_PID[on]}" "${A_PID[off]}"
+  busy=$(curl -s "http://${A_ADDR[on]}/metrics" 2>/dev/null | awk '/^srelab_db_busy_retries_total/ {print $2}' || true)
+  echo "    srelab_db_busy_retries_total of one instance: ${busy:-?}" >&2
+  stop "${B_PID[on]}" "${B_PID[off]}"
+
+  # Ids both databases have, so no GET is a 404.
+  ids=$(( $(sqlite3 "$WORK/bench-on.db" 'SELECT max(id) FROM items') ))
+  ids_off=$(( $(sqlite3 "$WORK/bench-off.db" 'SELECT max(id) FROM items') ))
+  [ "$ids_off" -lt "$ids" ] && ids=$ids_off
+  for endpoint in "GET /api/items/{id}" "GET /api/items"; do
+    echo "==> srelab: $endpoint ($ids rows)" >&2
+    for c in $CONNS; do
+      for mode in on off; do
+        addr=${A_ADDR[$mode]}
+        if [ "$endpoint" = "GET /api/items" ]; then
+          wrk_run "$WORK/w.txt" "http://$addr/api/items" "$c" "$(threads_for "$c")"
+        else
+          BENCH_IDS=$ids wrk_run "$WORK/w.txt" "http://$addr/" "$c" "$(threads_for "$c")" "$WORK/get_id.lua"
+        fi
+        record sqlite "$endpoint" "$mode" "$c" "$(rps_of "$WORK/w.txt")" "$(pct_of "$WORK/w.txt" 50)" \
+          "$(pct_of "$WORK/w.txt" 99)" "$(hwm_kib "${A_PID[$mode]}")" "$(errors_of "$WORK/w.txt")"
+      done
+    done
+  done
+  stop "${A_PID[on]}" "${A_PID[off]}"
+fi
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -263,7 +272,8 @@ if [ -n "$PG_BIN" ]; then
   echo "==> PostgreSQL from $PG_BIN" >&2
   start_postgres
 fi
-backends=(sqlite)
+backends=()
+[ "$BENCH_SQLITE" = 1 ] && backends+=(sqlite)
 [ -n "$PG_BIN" ] && backends+=(postgres)
 
 # Each backend, instrumentation on: durable POST and GET by id, one and two instances.
@@ -319,8 +329,16 @@ done
 # connections each) and, right after, through HAProxy in front of them (one
 # wrk, all the connections) with the lab's one configuration
 # (haproxy/srelab.cfg, rendered as src/lab/haproxy.rs does and checked by
-# `haproxy -c`). HAProxy, wrk and the instances share the cores.
+# `haproxy -c`). The reference: the same pair of runs with two bare hyper
+# hello-worlds behind the same configuration, the most any server can keep
+# through the hop here. HAProxy, wrk and the servers share the cores, so each
+# row also gives the CPU time per request of the servers and of HAProxy
+# (utime + stime from /proc over all the runs of the row, divided by their
+# requests): that split is what decides the ratio, and a neighbour's load
+# does not skew it.
 if [ "$BENCH_LB" = 1 ]; then
+  LB_RESULTS="$WORK/lb.tsv"
+  CLK_TCK=$(getconf CLK_TCK)
   free_port() {
     local p
     while :; do
@@ -328,52 +346,74 @@ if [ "$BENCH_LB" = 1 ]; then
       (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
   }
-  db="$WORK/lb.db"
-  start lb-a "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
-  a_pid=$START_PID a_addr=$START_ADDR
-  start lb-b "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
-  b_pid=$START_PID b_addr=$START_ADDR
-  lb_addr=127.0.0.1:$(free_port) exporter_addr=127.0.0.1:$(free_port)
-  awk -v listen="$lb_addr" -v exporter="$exporter_addr" -v a="$a_addr" -v b="$b_addr" '
-    { gsub(/@LISTEN@/, listen); gsub(/@EXPORTER_LISTEN@/, exporter) }
-    /^@SERVERS@$/ { print "    server srelab-1 " a; print "    server srelab-2 " b; next }
-    { print }' haproxy/srelab.cfg >"$WORK/haproxy.cfg"
-  "$HAPROXY" -c -q -f "$WORK/haproxy.cfg"
-  "$HAPROXY" -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
-  lb_pid=$!
-  PIDS+=("$lb_pid")
-  for _ in $(seq 200); do
-    curl -s "http://$exporter_addr/metrics" 2>/dev/null |
-      grep -q '^haproxy_backend_active_servers{proxy="srelab"} 2$' && break
-    sleep 0.1
-  done
-  curl -s "http://$exporter_addr/metrics" | grep -q '^haproxy_backend_active_servers{proxy="srelab"} 2$' ||
-    { echo "error: HAProxy did not report both instances up" >&2; cat "$WORK/haproxy.log" >&2; exit 1; }
-  lb_row() { # ENDPOINT KIND CONNS SCRIPT : direct, then through HAProxy
-    local endpoint=$1 kind=$2 c=$3 script=$4 half=$(( ($3 + 1) / 2 ))
-    local path=/
-    [ "$kind" = post ] && path=/api/items
-    BENCH_TAG="da$kind$c" wrk_run "$WORK/da.txt" "http://$a_addr$path" "$half" 1 "$script" &
+  # cpu_ticks PID... : utime + stime of the processes, in clock ticks
+  cpu_ticks() { for pid in "$@"; do cut -d' ' -f14,15 "/proc/$pid/stat"; done | awk '{t += $1 + $2} END {print t + 0}'; }
+  # us_per_request TICKS REQUESTS
+  us_per_request() { awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN {printf "%.1f", (n > 0) ? t * 1e6 / hz / n : 0}'; }
+  # start_haproxy NAME ADDR_A ADDR_B : HAProxy in front of two servers; sets LB_PID, LB_ADDR
+  start_haproxy() {
+    local name=$1 listen=127.0.0.1:$(free_port) exporter=127.0.0.1:$(free_port)
+    awk -v listen="$listen" -v exporter="$exporter" -v a="$2" -v b="$3" '
+      { gsub(/@LISTEN@/, listen); gsub(/@EXPORTER_LISTEN@/, exporter) }
+      /^@SERVERS@$/ { print "    server srelab-1 " a; print "    server srelab-2 " b; next }
+      { print }' haproxy/srelab.cfg >"$WORK/$name.cfg"
+    "$HAPROXY" -c -q -f "$WORK/$name.cfg"
+    "$HAPROXY" -db -f "$WORK/$name.cfg" >"$WORK/$name.log" 2>&1 &
+    LB_PID=$! LB_ADDR=$listen
+    PIDS+=("$LB_PID")
+    for _ in $(seq 200); do
+      curl -s "http://$exporter/metrics" 2>/dev/null |
+        grep -q '^haproxy_backend_active_servers{proxy="srelab"} 2$' && return
+      sleep 0.1
+    done
+    echo "error: HAProxy did not report both servers up" >&2; cat "$WORK/$name.log" >&2; exit 1
+  }
+  # lb_row ENDPOINT PATH CONNS SCRIPT : straight to the servers (SRV_A_PID at
+  # SRV_A_ADDR, SRV_B_PID at SRV_B_ADDR), then through HAProxy (LB_PID at LB_ADDR)
+  lb_row() {
+    local endpoint=$1 path=$2 c=$3 script=$4 half=$(( ($3 + 1) / 2 ))
+    local t0 h0 n
+    t0=$(cpu_ticks "$SRV_A_PID" "$SRV_B_PID")
+    BENCH_TAG="da$c" wrk_run "$WORK/da.txt" "http://$SRV_A_ADDR$path" "$half" 1 "$script" &
     local wa=$!
-    BENCH_TAG="db$kind$c" wrk_run "$WORK/db.txt" "http://$b_addr$path" "$half" 1 "$script" &
+    BENCH_TAG="db$c" wrk_run "$WORK/db.txt" "http://$SRV_B_ADDR$path" "$half" 1 "$script" &
     local wb=$!
     wait "$wa" "$wb"
-    record sqlite "$endpoint direct" on "$c" \
+    n=$(( $(sum_of "$WORK/da.txt.count") + $(sum_of "$WORK/db.txt.count") ))
+    printf '%s\t%s\tdirect\t%s\t%s\t%s\t%s\t%s\n' "$endpoint" "$c" \
       "$(awk -v x="$(rps_of "$WORK/da.txt")" -v y="$(rps_of "$WORK/db.txt")" 'BEGIN {printf "%.2f", x + y}')" \
-      "$(max "$(pct_of "$WORK/da.txt" 50)" "$(pct_of "$WORK/db.txt" 50)")" \
       "$(max "$(pct_of "$WORK/da.txt" 99)" "$(pct_of "$WORK/db.txt" 99)")" \
-      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" \
-      "$(( $(errors_of "$WORK/da.txt") + $(errors_of "$WORK/db.txt") ))"
-    BENCH_TAG="lb$kind$c" wrk_run "$WORK/lb.txt" "http://$lb_addr$path" "$c" "$(threads_for "$c")" "$script"
-    record sqlite "$endpoint via HAProxy" on "$c" "$(rps_of "$WORK/lb.txt")" "$(pct_of "$WORK/lb.txt" 50)" \
-      "$(pct_of "$WORK/lb.txt" 99)" "$(hwm_kib "$lb_pid")" "$(errors_of "$WORK/lb.txt")"
+      "$(( $(errors_of "$WORK/da.txt") + $(errors_of "$WORK/db.txt") ))" \
+      "$(us_per_request $(( $(cpu_ticks "$SRV_A_PID" "$SRV_B_PID") - t0 )) "$n")" - >>"$LB_RESULTS"
+    t0=$(cpu_ticks "$SRV_A_PID" "$SRV_B_PID") h0=$(cpu_ticks "$LB_PID")
+    BENCH_TAG="lb$c" wrk_run "$WORK/lb.txt" "http://$LB_ADDR$path" "$c" "$(threads_for "$c")" "$script"
+    n=$(sum_of "$WORK/lb.txt.count")
+    printf '%s\t%s\tlb\t%s\t%s\t%s\t%s\t%s\n' "$endpoint" "$c" "$(rps_of "$WORK/lb.txt")" \
+      "$(pct_of "$WORK/lb.txt" 99)" "$(errors_of "$WORK/lb.txt")" \
+      "$(us_per_request $(( $(cpu_ticks "$SRV_A_PID" "$SRV_B_PID") - t0 )) "$n")" \
+      "$(us_per_request $(( $(cpu_ticks "$LB_PID") - h0 )) "$n")" >>"$LB_RESULTS"
   }
+  echo "==> reference: GET / on two bare hyper servers, direct and through HAProxy" >&2
+  start lb-bare-a "$BARE" 127.0.0.1:0
+  SRV_A_PID=$START_PID SRV_A_ADDR=$START_ADDR
+  start lb-bare-b "$BARE" 127.0.0.1:0
+  SRV_B_PID=$START_PID SRV_B_ADDR=$START_ADDR
+  start_haproxy haproxy-bare "$SRV_A_ADDR" "$SRV_B_ADDR"
+  for c in $CONNS; do lb_row "GET / (bare hyper)" / "$c" ""; done
+  stop "$LB_PID" "$SRV_A_PID" "$SRV_B_PID"
+
+  db="$WORK/lb.db"
+  start lb-a "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
+  SRV_A_PID=$START_PID SRV_A_ADDR=$START_ADDR
+  start lb-b "$BIN" serve --listen 127.0.0.1:0 --db "$db" --no-host-metrics
+  SRV_B_PID=$START_PID SRV_B_ADDR=$START_ADDR
+  start_haproxy haproxy "$SRV_A_ADDR" "$SRV_B_ADDR"
   echo "==> sqlite: POST /api/items, direct and through HAProxy" >&2
-  for c in $CONNS; do lb_row "POST /api/items" post "$c" "$WORK/post.lua"; done
-  ids=$(max_id "$a_addr")
+  for c in $CONNS; do lb_row "POST /api/items" /api/items "$c" "$WORK/post.lua"; done
+  ids=$(max_id "$SRV_A_ADDR")
   echo "==> sqlite: GET /api/items/{id}, direct and through HAProxy ($ids rows)" >&2
-  for c in $CONNS; do BENCH_IDS=$ids lb_row "GET /api/items/{id}" get "$c" "$WORK/get_id.lua"; done
-  stop "$lb_pid" "$a_pid" "$b_pid"
+  for c in $CONNS; do BENCH_IDS=$ids lb_row "GET /api/items/{id}" / "$c" "$WORK/get_id.lua"; done
+  stop "$LB_PID" "$SRV_A_PID" "$SRV_B_PID"
 fi
 
 # Instructions per request under callgrind: the server starts with
@@ -441,56 +481,57 @@ if [ "$BENCH_INSTRUCTIONS" = 1 ]; then
   done
 fi
 [ -n "$PG_PID" ] && stop "$PG_PID"
-echo
-echo "srelab bench: wrk, best of $REPEAT runs of $DURATION, $(nproc) cores shared by wrk and the servers"
-echo "(2 inst.: one wrk per instance, half the connections each, summed req/s, worse p50/p99 of the two;"
-echo " SQLite: one file, synchronous=FULL; PostgreSQL: $( [ -n "$PG_BIN" ] && "$PG_BIN/postgres" --version || echo "not run"), local socket,"
-echo " fsync=on, shared_buffers=128MB, sessions synchronous_commit=on, pool of 8 per instance;"
-echo " ceiling = bare hyper at the same connection count; RSS = VmHWM of the instance, cumulative)"
-echo "targets: SQLite GET by id >= 50% of the ceiling, durable POST (2 instances) >= 25%, RSS < 30 MiB;"
-echo "         PostgreSQL GET by id >= 35%, durable POST (2 instances) >= 15%; instrumentation < 3% of instructions;"
-echo "         --faults with no fault set: no measurable instructions per request"
-echo
-awk -F'\t' '
-  $1 == "bare_hyper" { ceil[$4] = $5 }
-  { rows[NR] = $0 }
-  # The on/off pairs are those of the first section; later "on" rows do not replace them.
-  $1 != "bare_hyper" { key = $1 SUBSEP $2 SUBSEP $4; if ($3 == "on" && !(key in on)) on[key] = $5; else if ($3 == "off") off[key] = $5 }
-  END {
-    printf "%-10s %-30s %-5s %5s %10s %9s %9s %8s %8s %7s\n", "store", "endpoint", "instr", "conns", "req/s", "p50 ms", "p99 ms", "RSS MiB", "ceiling", "errors"
-    for (i = 1; i <= NR; i++) {
-      split(rows[i], f, "\t")
-      ratio = (f[4] in ceil && ceil[f[4]] > 0) ? sprintf("%.1f%%", 100 * f[5] / ceil[f[4]]) : "-"
-      printf "%-10s %-30s %-5s %5s %10.0f %9.3f %9.3f %8.1f %8s %7s\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] / 1024, ratio, f[9]
-    }
-    print ""
-    print "instrumentation overhead in req/s (lost with metrics on, vs off; negative = on was faster; noisy):"
-    for (i = 1; i <= NR; i++) {
-      split(rows[i], f, "\t")
-      k = f[1] SUBSEP f[2] SUBSEP f[4]
-      if (f[1] != "bare_hyper" && f[3] == "on" && off[k] > 0 && !(k in shown)) {
-        shown[k] = 1
-        printf "  %-10s %-30s c=%-4s %+.1f%%\n", f[1], f[2], f[4], 100 * (off[k] - on[k]) / off[k]
-      }
-    }
-  }' "$RESULTS"
-if grep -q 'via HAProxy' "$RESULTS"; then
+if [ -s "$RESULTS" ]; then
   echo
-  echo "HAProxy in front (two instances, one SQLite file; HAProxy, wrk and the instances share the cores):"
-  echo "target: through HAProxy >= 70% of direct"
+  echo "srelab bench: wrk, best of $REPEAT runs of $DURATION, $(nproc) cores shared by wrk and the servers"
+  echo "(2 inst.: one wrk per instance, half the connections each, summed req/s, worse p50/p99 of the two;"
+  echo " SQLite: one file, synchronous=FULL; PostgreSQL: $( [ -n "$PG_BIN" ] && "$PG_BIN/postgres" --version || echo "not run"), local socket,"
+  echo " fsync=on, shared_buffers=128MB, sessions synchronous_commit=on, pool of 8 per instance;"
+  echo " ceiling = bare hyper at the same connection count; RSS = VmHWM of the instance, cumulative)"
+  echo "targets: SQLite GET by id >= 50% of the ceiling, durable POST (2 instances) >= 25%, RSS < 30 MiB;"
+  echo "         PostgreSQL GET by id >= 35%, durable POST (2 instances) >= 15%; instrumentation < 3% of instructions;"
+  echo "         --faults with no fault set: no measurable instructions per request"
+  echo
   awk -F'\t' '
-    { k = $2; side = "" }
-    sub(/ direct$/, "", k) { side = "direct" }
-    sub(/ via HAProxy$/, "", k) { side = "lb" }
-    side != "" { key = k SUBSEP $4; rps[side, key] = $5; p99[side, key] = $7; if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
+    $1 == "bare_hyper" { ceil[$4] = $5 }
+    { rows[NR] = $0 }
+    # The on/off pairs are those of the first section; later "on" rows do not replace them.
+    $1 != "bare_hyper" { key = $1 SUBSEP $2 SUBSEP $4; if ($3 == "on" && !(key in on)) on[key] = $5; else if ($3 == "off") off[key] = $5 }
     END {
-      printf "  %-22s %5s %12s %12s %9s %13s\n", "endpoint", "conns", "direct r/s", "HAProxy r/s", "ratio", "p99 added ms"
-      for (i = 1; i <= n; i++) {
-        split(order[i], p, SUBSEP); d = rps["direct", order[i]]; l = rps["lb", order[i]]
-        ratio = (d > 0) ? 100 * l / d : 0
-        printf "  %-22s %5s %12.0f %12.0f %8.1f%% %+13.3f\n", p[1], p[2], d, l, ratio, p99["lb", order[i]] - p99["direct", order[i]]
+      printf "%-10s %-30s %-5s %5s %10s %9s %9s %8s %8s %7s\n", "store", "endpoint", "instr", "conns", "req/s", "p50 ms", "p99 ms", "RSS MiB", "ceiling", "errors"
+      for (i = 1; i <= NR; i++) {
+        split(rows[i], f, "\t")
+        ratio = (f[4] in ceil && ceil[f[4]] > 0) ? sprintf("%.1f%%", 100 * f[5] / ceil[f[4]]) : "-"
+        printf "%-10s %-30s %-5s %5s %10.0f %9.3f %9.3f %8.1f %8s %7s\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8] / 1024, ratio, f[9]
+      }
+      print ""
+      print "instrumentation overhead in req/s (lost with metrics on, vs off; negative = on was faster; noisy):"
+      for (i = 1; i <= NR; i++) {
+        split(rows[i], f, "\t")
+        k = f[1] SUBSEP f[2] SUBSEP f[4]
+        if (f[1] != "bare_hyper" && f[3] == "on" && off[k] > 0 && !(k in shown)) {
+          shown[k] = 1
+          printf "  %-10s %-30s c=%-4s %+.1f%%\n", f[1], f[2], f[4], 100 * (off[k] - on[k]) / off[k]
+        }
       }
     }' "$RESULTS"
+fi
+if [ -s "${LB_RESULTS:-}" ]; then
+  echo
+  echo "HAProxy in front of two servers (SQLite: one file), its lab configuration; wrk, best of $REPEAT runs of $DURATION;"
+  echo "HAProxy, wrk and the servers share the $(nproc) cores."
+  echo "target: through HAProxy >= 70% of direct. CPU us/req: utime + stime per request (servers: both together)."
+  awk -F'\t' '
+    { key = $1 SUBSEP $2; rps[$3, key] = $4; p99[$3, key] = $5; err[$3, key] = $6; srv[$3, key] = $7; lb[key] = $8
+      if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
+    END {
+      printf "  %-22s %5s %11s %11s %7s %9s %7s %19s %8s\n", "endpoint", "conns", "direct r/s", "HAProxy r/s", "ratio", "p99 added", "errors", "servers us/req d->lb", "HAProxy"
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, p, SUBSEP); d = rps["direct", k]; l = rps["lb", k]
+        printf "  %-22s %5s %11.0f %11.0f %6.1f%% %+7.3fms %7d %8.1f -> %8.1f %8.1f\n", p[1], p[2], d, l, (d > 0) ? 100 * l / d : 0,
+          p99["lb", k] - p99["direct", k], err["direct", k] + err["lb", k], srv["direct", k], srv["lb", k], lb[k]
+      }
+    }' "$LB_RESULTS"
 fi
 if [ -s "${INSTR:-}" ]; then
   echo
