@@ -119,7 +119,7 @@ pub fn check_options(plan: &Plan) -> anyhow::Result<()> {
         }
     }
     let argv = search_args(plan, plan.instances, Path::new("capacity.json"));
-    super::parse_load_options(argv)
+    super::load_options::parse(argv)
 }
 
 /// Runs the searches and prints the curve; exit 0 when every search found
