@@ -36,4 +36,40 @@ rec {
   escapeSystemdExecArgs = args:
     builtins.concatStringsSep " "
     (map (arg: builtins.replaceStrings ["%" "$"] ["%%" "$$"] (builtins.toJSON arg)) args);
+
+  # The systemd sandbox of every unit that runs `srelab` (`serve`, and the
+  # lab's `receive`): no privileges, a read-only system, only its own state
+  # directory writable, only the network families it uses.
+  sandbox = {
+    NoNewPrivileges = true;
+    ProtectSystem = "strict";
+    ProtectHome = true;
+    PrivateTmp = true;
+    PrivateDevices = true;
+    PrivateUsers = true;
+    PrivateMounts = true;
+    DevicePolicy = "closed";
+    ProtectClock = true;
+    ProtectHostname = true;
+    ProtectKernelLogs = true;
+    ProtectKernelModules = true;
+    ProtectKernelTunables = true;
+    ProtectControlGroups = true;
+    # Other processes are hidden; /proc/stat, /proc/meminfo and
+    # /proc/pressure stay readable for the srelab_host_* gauges
+    # (so no ProcSubset=pid).
+    ProtectProc = "invisible";
+    CapabilityBoundingSet = "";
+    AmbientCapabilities = "";
+    LockPersonality = true;
+    MemoryDenyWriteExecute = true;
+    RemoveIPC = true;
+    RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    SystemCallArchitectures = "native";
+    SystemCallFilter = ["@system-service" "~@privileged" "~@resources"];
+    SystemCallErrorNumber = "EPERM";
+  };
 }

@@ -13,7 +13,7 @@
 }: let
   inherit (lib) mkOption types;
   defaults = import ./defaults.nix;
-  inherit (import ./helpers.nix) bracket escapeSystemdExecArgs reachable unbracket;
+  inherit (import ./helpers.nix) bracket escapeSystemdExecArgs reachable sandbox unbracket;
   cfg = config.services.srelab.lab;
   srelab = config.services.srelab;
   alertmanager = config.services.prometheus.alertmanager;
@@ -245,30 +245,21 @@ in {
         description = "srelab webhook receiver: records Alertmanager's notifications";
         wantedBy = ["multi-user.target"];
         before = ["alertmanager.service"];
-        serviceConfig = {
-          ExecStart = escapeSystemdExecArgs [
-            (lib.getExe srelab.package)
-            "receive"
-            "--listen"
-            receiverListen
-            "--file"
-            receiverFile
-          ];
-          DynamicUser = true;
-          StateDirectory = "srelab-receiver";
-          Restart = "on-failure";
-          NoNewPrivileges = true;
-          ProtectSystem = "strict";
-          ProtectHome = true;
-          PrivateTmp = true;
-          PrivateDevices = true;
-          ProtectKernelTunables = true;
-          ProtectKernelModules = true;
-          ProtectControlGroups = true;
-          CapabilityBoundingSet = "";
-          RestrictAddressFamilies = ["AF_INET" "AF_INET6"];
-          SystemCallFilter = ["@system-service" "~@privileged" "~@resources"];
-        };
+        serviceConfig =
+          {
+            ExecStart = escapeSystemdExecArgs [
+              (lib.getExe srelab.package)
+              "receive"
+              "--listen"
+              receiverListen
+              "--file"
+              receiverFile
+            ];
+            DynamicUser = true;
+            StateDirectory = "srelab-receiver";
+            Restart = "on-failure";
+          }
+          // sandbox;
       };
     })
   ]);

@@ -71,49 +71,21 @@
     lib.nameValuePair (toString i) {port = defaults.basePort + i;})
   defaults.instances);
 
-  hardening = {
-    User = "srelab";
-    Group = "srelab";
-    StateDirectory = "srelab";
-    StateDirectoryMode = "0750";
-    WorkingDirectory = stateDir;
-    UMask = "0077";
-    Restart = "on-failure";
-    RestartSec = "2s";
-    # Open connections are file descriptors. The service raises its soft
-    # limit to this hard one at start (and backs off when it still runs out).
-    LimitNOFILE = 524288;
-    NoNewPrivileges = true;
-    ProtectSystem = "strict";
-    ProtectHome = true;
-    PrivateTmp = true;
-    PrivateDevices = true;
-    PrivateUsers = true;
-    PrivateMounts = true;
-    DevicePolicy = "closed";
-    ProtectClock = true;
-    ProtectHostname = true;
-    ProtectKernelLogs = true;
-    ProtectKernelModules = true;
-    ProtectKernelTunables = true;
-    ProtectControlGroups = true;
-    # Other processes are hidden; /proc/stat, /proc/meminfo and
-    # /proc/pressure stay readable for the srelab_host_* gauges
-    # (so no ProcSubset=pid).
-    ProtectProc = "invisible";
-    CapabilityBoundingSet = "";
-    AmbientCapabilities = "";
-    LockPersonality = true;
-    MemoryDenyWriteExecute = true;
-    RemoveIPC = true;
-    RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
-    RestrictNamespaces = true;
-    RestrictRealtime = true;
-    RestrictSUIDSGID = true;
-    SystemCallArchitectures = "native";
-    SystemCallFilter = ["@system-service" "~@privileged" "~@resources"];
-    SystemCallErrorNumber = "EPERM";
-  };
+  hardening =
+    {
+      User = "srelab";
+      Group = "srelab";
+      StateDirectory = "srelab";
+      StateDirectoryMode = "0750";
+      WorkingDirectory = stateDir;
+      UMask = "0077";
+      Restart = "on-failure";
+      RestartSec = "2s";
+      # Open connections are file descriptors. The service raises its soft
+      # limit to this hard one at start (and backs off when it still runs out).
+      LimitNOFILE = 524288;
+    }
+    // helpers.sandbox;
 
   unitFor = name: inst: {
     description = "srelab service instance ${name}";
