@@ -54,6 +54,8 @@ fn every_alert_is_annotated_tested_and_has_its_runbook_section() {
         "SrelabInFlightNearCapacity",
         "SrelabLbServerNearCapacity",
         "SrelabDatabaseNearCapacity",
+        "SrelabConnectionLimitReached",
+        "SrelabAcceptFailing",
         "SrelabLbServersDown",
         "SrelabLbQueueing",
         "SrelabLbRetrying",
