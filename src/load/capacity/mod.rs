@@ -55,6 +55,8 @@ pub const EXIT_INCONCLUSIVE: u8 = 4;
 const QUIET_LIMIT: Duration = Duration::from_secs(30);
 /// A client using this share of the machine's cores at the knee is named.
 const CLIENT_SHARE_NOTED: f64 = 0.2;
+/// Other programs using this many cores at the knee are named.
+const OTHER_CORES_NOTED: f64 = 0.5;
 
 /// Runs the search and returns the exit code.
 pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
@@ -269,16 +271,40 @@ fn notes(c: &CapacityReport, config: &Config, load_before: Option<f64>) -> Vec<S
             }
         ));
     }
-    if let (Some(before), Some(after)) = (load_before, load_average()) {
-        let load = before.max(after);
-        if load > cores as f64 {
-            notes.push(format!(
-                "the load average was {load:.1} on {cores} cores during the search: other work shared \
-                 the cores, so the capacity is lower and noisier than on a quiet machine"
-            ));
+    let busy = "so the capacity is lower and noisier than on a quiet machine";
+    match other_cores(&knee, cores).filter(|_| local) {
+        Some(other) if other >= OTHER_CORES_NOTED => notes.push(format!(
+            "other programs used {other:.1} of the {cores} cores at the knee (the host's CPU less \
+             the servers' and the load tool's): {busy}"
+        )),
+        Some(_) => {}
+        // Without the servers' CPU, the load average before the search
+        // (once it runs, the search itself raises it).
+        None => {
+            if let Some(load) = load_before.filter(|l| *l > cores as f64) {
+                notes.push(format!(
+                    "the load average was {load:.1} on {cores} cores before the search: other work \
+                     shared the cores, {busy}"
+                ));
+            }
         }
     }
     notes
+}
+
+/// The CPU, in cores, that neither the servers nor the load tool used at
+/// the knee's steps (the most of them): the host's utilisation less the
+/// servers' process CPU and the tool's. Needs the servers' saturation (from
+/// Prometheus) on the same host as the tool.
+fn other_cores(knee: &[&StepRecord], cores: usize) -> Option<f64> {
+    let cores = cores as f64;
+    knee.iter()
+        .filter_map(|s| {
+            let server = s.server.as_ref()?;
+            let host = server.host_cpu_ratio? * cores;
+            Some((host - server.cpu_cores? - s.client.cpu_ratio? * cores).max(0.0))
+        })
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
 }
 
 /// The one-minute load average, where the kernel reports it.
@@ -320,5 +346,40 @@ fn write(args: &Args, report: &Report) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step at the knee with the servers' and the host's CPU as a
+    /// `lab --capacity` run on a quiet 2-core machine recorded them.
+    fn step(host: f64, servers: f64, client: f64) -> StepRecord {
+        serde_json::from_value(serde_json::json!({
+            "step": 17, "stage": "bisect", "rate": 15600.0, "achieved": 15596.9,
+            "requests": 124802, "p50": 0.0031, "p99": 0.0271, "error_ratio": 0.0,
+            "verdict": "pass", "slo": [], "concurrency": 4096, "seconds": 10.3,
+            "client": {"trustworthy": true, "fell_behind": false, "cpu_ratio": client,
+                       "cpu_max_ratio": client, "timer_lag_p99": 0.001},
+            "server": {"cpu_cores": servers, "host_cpu_ratio": host, "in_flight": 38.0}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn other_programs_are_what_the_host_used_beyond_the_servers_and_the_tool() {
+        // The search itself kept the machine busy: servers 1.31 cores, the
+        // tool 27% of 2 cores, the host 96%: nobody else.
+        let quiet = step(0.9585, 1.305, 0.274);
+        let other = other_cores(&[&quiet], 2).unwrap();
+        assert!((other - 0.064).abs() < 0.01, "{other}");
+        // A build beside it: the host full, the servers and the tool held back.
+        let busy = step(1.0, 0.6, 0.1);
+        assert!((other_cores(&[&quiet, &busy], 2).unwrap() - 1.2).abs() < 1e-9);
+        // Without the servers' CPU (no --prometheus) nothing can be said.
+        let mut blind = step(1.0, 0.6, 0.1);
+        blind.server = None;
+        assert_eq!(other_cores(&[&blind], 2), None);
     }
 }
