@@ -148,6 +148,22 @@ rps_of() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 # requests of every run of wrk_run OUT)
 sum_of() { awk '{s += $1} END {print s + 0}' "$1"; }
 max() { awk -v x="$1" -v y="$2" 'BEGIN {print (x > y ? x : y)}'; }
+
+# wrk_pair TAG URL_A URL_B CONNS SCRIPT : one wrk per instance, half the
+# connections each, both at once (BENCH_TAG a$TAG and b$TAG); their outputs
+# in $WORK/pa.txt and $WORK/pb.txt, read by the pair_* functions below
+wrk_pair() {
+  local half=$(( ($4 + 1) / 2 ))
+  BENCH_TAG="a$1" wrk_run "$WORK/pa.txt" "$2" "$half" 1 "$5" &
+  local wa=$!
+  BENCH_TAG="b$1" wrk_run "$WORK/pb.txt" "$3" "$half" 1 "$5" &
+  local wb=$!
+  wait "$wa" "$wb"
+}
+pair_rps() { awk -v x="$(rps_of "$WORK/pa.txt")" -v y="$(rps_of "$WORK/pb.txt")" 'BEGIN {printf "%.2f", x + y}'; }
+pair_pct() { max "$(pct_of "$WORK/pa.txt" "$1")" "$(pct_of "$WORK/pb.txt" "$1")"; }
+pair_errors() { echo $(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") )); }
+pair_requests() { echo $(( $(sum_of "$WORK/pa.txt.count") + $(sum_of "$WORK/pb.txt.count") )); }
 pct_of() { to_ms "$(awk -v p="$2%" '$1 == p {print $2}' "$1")"; }
 errors_of() {
   awk '/Non-2xx or 3xx responses:/ {e += $NF} /Socket errors:/ {gsub(",", ""); e += $4 + $6 + $8 + $10} END {print e + 0}' "$1"
@@ -185,19 +201,10 @@ if [ "$BENCH_SQLITE" = 1 ]; then
 
   echo "==> srelab: POST /api/items, two instances on one file" >&2
   for c in $CONNS; do
-    half=$(( (c + 1) / 2 ))
     for mode in on off; do
-      BENCH_TAG="a$mode$c" wrk_run "$WORK/pa.txt" "http://${A_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
-      wa=$!
-      BENCH_TAG="b$mode$c" wrk_run "$WORK/pb.txt" "http://${B_ADDR[$mode]}/api/items" "$half" 1 "$WORK/post.lua" &
-      wb=$!
-      wait "$wa" "$wb"
-      rps=$(awk -v x="$(rps_of "$WORK/pa.txt")" -v y="$(rps_of "$WORK/pb.txt")" 'BEGIN {printf "%.2f", x + y}')
-      p50=$(max "$(pct_of "$WORK/pa.txt" 50)" "$(pct_of "$WORK/pb.txt" 50)")
-      p99=$(max "$(pct_of "$WORK/pa.txt" 99)" "$(pct_of "$WORK/pb.txt" 99)")
-      rss=$(max "$(hwm_kib "${A_PID[$mode]}")" "$(hwm_kib "${B_PID[$mode]}")")
-      errs=$(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") ))
-      record sqlite "POST /api/items (2 inst.)" "$mode" "$c" "$rps" "$p50" "$p99" "$rss" "$errs"
+      wrk_pair "$mode$c" "http://${A_ADDR[$mode]}/api/items" "http://${B_ADDR[$mode]}/api/items" "$c" "$WORK/post.lua"
+      record sqlite "POST /api/items (2 inst.)" "$mode" "$c" "$(pair_rps)" "$(pair_pct 50)" "$(pair_pct 99)" \
+        "$(max "$(hwm_kib "${A_PID[$mode]}")" "$(hwm_kib "${B_PID[$mode]}")")" "$(pair_errors)"
     done
   done
   busy=$(curl -s "http://${A_ADDR[on]}/metrics" 2>/dev/null | awk '/^srelab_db_busy_retries_total/ {print $2}' || true)
@@ -288,18 +295,9 @@ for backend in "${backends[@]}"; do
     BENCH_TAG="one$c" wrk_run "$WORK/p1.txt" "http://$a_addr/api/items" "$c" "$(threads_for "$c")" "$WORK/post.lua"
     record "$backend" "POST /api/items (1 inst.)" on "$c" "$(rps_of "$WORK/p1.txt")" "$(pct_of "$WORK/p1.txt" 50)" \
       "$(pct_of "$WORK/p1.txt" 99)" "$(hwm_kib "$a_pid")" "$(errors_of "$WORK/p1.txt")"
-    half=$(( (c + 1) / 2 ))
-    BENCH_TAG="a$c" wrk_run "$WORK/pa.txt" "http://$a_addr/api/items" "$half" 1 "$WORK/post.lua" &
-    wa=$!
-    BENCH_TAG="b$c" wrk_run "$WORK/pb.txt" "http://$b_addr/api/items" "$half" 1 "$WORK/post.lua" &
-    wb=$!
-    wait "$wa" "$wb"
-    rps=$(awk -v x="$(rps_of "$WORK/pa.txt")" -v y="$(rps_of "$WORK/pb.txt")" 'BEGIN {printf "%.2f", x + y}')
-    record "$backend" "POST /api/items (2 inst.)" on "$c" "$rps" \
-      "$(max "$(pct_of "$WORK/pa.txt" 50)" "$(pct_of "$WORK/pb.txt" 50)")" \
-      "$(max "$(pct_of "$WORK/pa.txt" 99)" "$(pct_of "$WORK/pb.txt" 99)")" \
-      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" \
-      "$(( $(errors_of "$WORK/pa.txt") + $(errors_of "$WORK/pb.txt") ))"
+    wrk_pair "$c" "http://$a_addr/api/items" "http://$b_addr/api/items" "$c" "$WORK/post.lua"
+    record "$backend" "POST /api/items (2 inst.)" on "$c" "$(pair_rps)" "$(pair_pct 50)" "$(pair_pct 99)" \
+      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" "$(pair_errors)"
   done
   ids=$(max_id "$a_addr")
   echo "==> $backend: GET /api/items/{id}, one and two instances ($ids rows)" >&2
@@ -307,18 +305,9 @@ for backend in "${backends[@]}"; do
     BENCH_IDS=$ids wrk_run "$WORK/g1.txt" "http://$a_addr/" "$c" "$(threads_for "$c")" "$WORK/get_id.lua"
     record "$backend" "GET /api/items/{id} (1 inst.)" on "$c" "$(rps_of "$WORK/g1.txt")" "$(pct_of "$WORK/g1.txt" 50)" \
       "$(pct_of "$WORK/g1.txt" 99)" "$(hwm_kib "$a_pid")" "$(errors_of "$WORK/g1.txt")"
-    half=$(( (c + 1) / 2 ))
-    BENCH_IDS=$ids wrk_run "$WORK/ga.txt" "http://$a_addr/" "$half" 1 "$WORK/get_id.lua" &
-    wa=$!
-    BENCH_IDS=$ids wrk_run "$WORK/gb.txt" "http://$b_addr/" "$half" 1 "$WORK/get_id.lua" &
-    wb=$!
-    wait "$wa" "$wb"
-    rps=$(awk -v x="$(rps_of "$WORK/ga.txt")" -v y="$(rps_of "$WORK/gb.txt")" 'BEGIN {printf "%.2f", x + y}')
-    record "$backend" "GET /api/items/{id} (2 inst.)" on "$c" "$rps" \
-      "$(max "$(pct_of "$WORK/ga.txt" 50)" "$(pct_of "$WORK/gb.txt" 50)")" \
-      "$(max "$(pct_of "$WORK/ga.txt" 99)" "$(pct_of "$WORK/gb.txt" 99)")" \
-      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" \
-      "$(( $(errors_of "$WORK/ga.txt") + $(errors_of "$WORK/gb.txt") ))"
+    BENCH_IDS=$ids wrk_pair "$c" "http://$a_addr/" "http://$b_addr/" "$c" "$WORK/get_id.lua"
+    record "$backend" "GET /api/items/{id} (2 inst.)" on "$c" "$(pair_rps)" "$(pair_pct 50)" "$(pair_pct 99)" \
+      "$(max "$(hwm_kib "$a_pid")" "$(hwm_kib "$b_pid")")" "$(pair_errors)"
   done
   stop "$a_pid" "$b_pid"
 done
@@ -371,19 +360,12 @@ if [ "$BENCH_LB" = 1 ]; then
   # lb_row ENDPOINT PATH CONNS SCRIPT : straight to the servers (SRV_A_PID at
   # SRV_A_ADDR, SRV_B_PID at SRV_B_ADDR), then through HAProxy (LB_PID at LB_ADDR)
   lb_row() {
-    local endpoint=$1 path=$2 c=$3 script=$4 half=$(( ($3 + 1) / 2 ))
+    local endpoint=$1 path=$2 c=$3 script=$4
     local t0 h0 n
     t0=$(cpu_ticks "$SRV_A_PID" "$SRV_B_PID")
-    BENCH_TAG="da$c" wrk_run "$WORK/da.txt" "http://$SRV_A_ADDR$path" "$half" 1 "$script" &
-    local wa=$!
-    BENCH_TAG="db$c" wrk_run "$WORK/db.txt" "http://$SRV_B_ADDR$path" "$half" 1 "$script" &
-    local wb=$!
-    wait "$wa" "$wb"
-    n=$(( $(sum_of "$WORK/da.txt.count") + $(sum_of "$WORK/db.txt.count") ))
-    printf '%s\t%s\tdirect\t%s\t%s\t%s\t%s\t%s\n' "$endpoint" "$c" \
-      "$(awk -v x="$(rps_of "$WORK/da.txt")" -v y="$(rps_of "$WORK/db.txt")" 'BEGIN {printf "%.2f", x + y}')" \
-      "$(max "$(pct_of "$WORK/da.txt" 99)" "$(pct_of "$WORK/db.txt" 99)")" \
-      "$(( $(errors_of "$WORK/da.txt") + $(errors_of "$WORK/db.txt") ))" \
+    wrk_pair "d$c" "http://$SRV_A_ADDR$path" "http://$SRV_B_ADDR$path" "$c" "$script"
+    n=$(pair_requests)
+    printf '%s\t%s\tdirect\t%s\t%s\t%s\t%s\t%s\n' "$endpoint" "$c" "$(pair_rps)" "$(pair_pct 99)" "$(pair_errors)" \
       "$(us_per_request $(( $(cpu_ticks "$SRV_A_PID" "$SRV_B_PID") - t0 )) "$n")" - >>"$LB_RESULTS"
     t0=$(cpu_ticks "$SRV_A_PID" "$SRV_B_PID") h0=$(cpu_ticks "$LB_PID")
     BENCH_TAG="lb$c" wrk_run "$WORK/lb.txt" "http://$LB_ADDR$path" "$c" "$(threads_for "$c")" "$script"
